@@ -1,0 +1,142 @@
+"""Enqueue messages for delivery, in the caller's transaction.
+
+Rows name what to send; the platform adapter renders them when it delivers, from the
+state at that moment. Delivery itself lives in bot.delivery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from storage import repo
+from storage.models import Card, OutboxMessage, Person
+
+
+class Kind(StrEnum):
+    POST_CARD = "post_card"
+    UPDATE_CARD = "update_card"
+    NOTIFY = "notify"
+    ADMIN_ALERT = "admin_alert"
+    REMINDER = "reminder"
+    DIGEST = "digest"
+    POST_INVITATION = "post_invitation"
+
+
+class OutboxWriter:
+    """Adds outbox rows for the enabled platforms."""
+
+    def __init__(
+        self,
+        session: Session,
+        now: dt.datetime,
+        platforms: Sequence[str],
+        admin_channels: dict[str, str],
+    ) -> None:
+        self.session = session
+        self.now = now
+        self.platforms = tuple(platforms)
+        self.admin_channels = admin_channels
+
+    def platforms_for(self, person: Person) -> list[str]:
+        """Return the platforms on which to reach a person.
+
+        A person with a linked account is reached there. A person with none (an
+        official imported by email, say) is looked up by email on Slack, the one
+        platform that can find a user by email without a conversation.
+        """
+        linked = [
+            a.platform
+            for a in repo.accounts_of(self.session, person.id)
+            if a.platform in self.platforms
+        ]
+        if linked:
+            return sorted(set(linked))
+        if "slack" in self.platforms and person.email:
+            return ["slack"]
+        return []
+
+    def add(
+        self,
+        platform: str,
+        kind: Kind,
+        *,
+        request_id: str | None = None,
+        invitation_id: str | None = None,
+        person_id: int | None = None,
+        card_id: int | None = None,
+        channel: str | None = None,
+        payload: dict[str, Any] | None = None,
+        dedupe_key: str | None = None,
+    ) -> None:
+        values = {
+            "platform": platform,
+            "kind": str(kind),
+            "request_id": request_id,
+            "invitation_id": invitation_id,
+            "person_id": person_id,
+            "card_id": card_id,
+            "channel": channel,
+            "payload": payload or {},
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": self.now,
+            "created_at": self.now,
+        }
+        if dedupe_key is None:
+            self.session.add(OutboxMessage(**values))
+            return
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self.session.execute(
+            insert(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+
+    def to_person(self, person: Person, kind: Kind, **fields: Any) -> list[str]:
+        """Add one row per platform the person is reached on; return those platforms."""
+        platforms = self.platforms_for(person)
+        for platform in platforms:
+            key = fields.pop("dedupe_key", None)
+            self.add(
+                platform,
+                kind,
+                person_id=person.id,
+                dedupe_key=f"{key}:{platform}" if key else None,
+                **fields,
+            )
+            if key:
+                fields["dedupe_key"] = key
+        return platforms
+
+    def to_admins(self, kind: Kind, **fields: Any) -> list[str]:
+        """Add one row per platform with an admin channel configured; return those platforms."""
+        platforms = [p for p in self.platforms if self.admin_channels.get(p)]
+        key = fields.pop("dedupe_key", None)
+        for platform in platforms:
+            self.add(
+                platform,
+                kind,
+                channel=self.admin_channels[platform],
+                dedupe_key=f"{key}:{platform}" if key else None,
+                **fields,
+            )
+        return platforms
+
+    def update_cards(self, cards: Sequence[Card]) -> None:
+        for card in cards:
+            self.add(
+                card.platform,
+                Kind.UPDATE_CARD,
+                card_id=card.id,
+                request_id=card.request_id,
+                invitation_id=card.invitation_id,
+            )
