@@ -19,9 +19,10 @@ The limits come from these Slack reference pages (docs.slack.dev, checked in 202
   private_metadata 3,000, callback_id 255; submit is required with an input block.
 - block_id and action_id: 255 characters, and block_ids are unique within one surface.
 
-The total text of one message's blocks is not documented. Slack rejects it with
-`msg_blocks_too_long` near 13,200 characters (slackapi/bolt-js issue 2509), so this module
-treats more than 13,000 characters as too long.
+Slack does not document a limit on the total text of one message's blocks. Users of
+slackapi/bolt-js reported in 2025 that Slack rejects more than about 13,200 characters
+with `msg_blocks_too_long`, so this module treats more than 13,000 characters as too long.
+That threshold is an estimate.
 
 Error messages copy the form of Slack's own, for example
 "must be less than 3001 characters [json-pointer:/blocks/0/text/text]".
@@ -383,9 +384,8 @@ class _Validator:
         if "confirm" in element:
             self.check_confirm(element["confirm"], f"{pointer}/confirm")
 
-        if element_type == "button" and "style" in element:
-            if element["style"] not in BUTTON_STYLES:
-                self.fail(f"{pointer}/style", "must be one of [primary, danger]")
+        if element_type == "button" and element.get("style", "primary") not in BUTTON_STYLES:
+            self.fail(f"{pointer}/style", "must be one of [primary, danger]")
         if element_type == "image" and "alt_text" not in element:
             self.fail(f"{pointer}/alt_text", "missing required field: alt_text")
         if element_type in ELEMENT_OPTION_LISTS:

@@ -36,8 +36,8 @@ METHOD_TIERS = {
 
 
 @dataclass(frozen=True)
-class FaultAnswer:
-    """The HTTP answer that replaces a Web API call's real result."""
+class FaultResponse:
+    """The HTTP response that replaces a Web API call's real result."""
 
     status: int
     body: JsonObject
@@ -47,7 +47,7 @@ class FaultAnswer:
 @dataclass
 class _Fault:
     method: str
-    answer: FaultAnswer
+    response: FaultResponse
     remaining: int | None
     until: float | None
 
@@ -71,9 +71,9 @@ class FaultInjector:
     ) -> None:
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        answer = build_fault_answer(status, retry_after, error)
+        response = build_fault_response(status, retry_after, error)
         with self._lock:
-            self._faults.append(_Fault(method, answer, remaining=count, until=None))
+            self._faults.append(_Fault(method, response, remaining=count, until=None))
 
     def fail_for(
         self,
@@ -86,17 +86,17 @@ class FaultInjector:
     ) -> None:
         if seconds <= 0:
             raise ValueError(f"seconds must be positive, got {seconds}")
-        answer = build_fault_answer(status, retry_after, error)
+        response = build_fault_response(status, retry_after, error)
         until = self._clock() + seconds
         with self._lock:
-            self._faults.append(_Fault(method, answer, remaining=None, until=until))
+            self._faults.append(_Fault(method, response, remaining=None, until=until))
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str) -> FaultAnswer | None:
-        """Return the answer of the oldest fault that applies to `method`, and use it up."""
+    def take(self, method: str) -> FaultResponse | None:
+        """Return the response of the oldest fault that applies to `method`, and use it up."""
         now = self._clock()
         with self._lock:
             self._faults = [f for f in self._faults if f.until is None or f.until > now]
@@ -107,14 +107,14 @@ class FaultInjector:
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
-                return fault.answer
+                return fault.response
         return None
 
 
-def build_fault_answer(status: int, retry_after: int | None, error: str | None) -> FaultAnswer:
-    """Build the answer for an injected failure.
+def build_fault_response(status: int, retry_after: int | None, error: str | None) -> FaultResponse:
+    """Build the response for an injected failure.
 
-    A 429 answer always carries Retry-After, 1 second unless `retry_after` is given.
+    A 429 response always carries Retry-After, 1 second unless `retry_after` is given.
     Other statuses carry it only when `retry_after` is given. Status 200 needs `error`,
     which lets a test return any Slack error code, such as user_not_found.
     """
@@ -125,7 +125,7 @@ def build_fault_answer(status: int, retry_after: int | None, error: str | None) 
 
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     error_code = error or DEFAULT_ERRORS.get(status, "fatal_error")
-    return FaultAnswer(status, {"ok": False, "error": error_code}, headers)
+    return FaultResponse(status, {"ok": False, "error": error_code}, headers)
 
 
 class _TokenBucket:

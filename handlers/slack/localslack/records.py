@@ -74,7 +74,7 @@ class Channel:
 class PostedMessage:
     """A message that the bot posted, with its content after the latest chat.update.
 
-    `history` holds each earlier version as {"text", "blocks"}, oldest first.
+    `history` contains each earlier version as {"text", "blocks"}, oldest first.
     """
 
     channel: str
@@ -91,7 +91,7 @@ class PostedMessage:
     deleted: bool = False
 
     def to_api(self) -> JsonObject:
-        """Return the message object as Slack sends it in API answers and payloads."""
+        """Return the message object as Slack sends it in API responses and payloads."""
         message: JsonObject = {
             "type": "message",
             "user": self.user,
@@ -127,7 +127,7 @@ class Ephemeral:
 class OpenedView:
     """A modal opened by views.open or views.push, with its content after updates.
 
-    `errors` holds the last `response_action: errors` map that the bot sent for it.
+    `errors` contains the last `response_action: errors` map that the bot sent for it.
     """
 
     id: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -63,10 +64,35 @@ def parse_json_param(params: JsonObject, name: str, error: str) -> Any:
     return value
 
 
+def with_block_ids(blocks: list[JsonObject]) -> list[JsonObject]:
+    """Return a copy of the blocks in which each block has a block_id, as Slack stores them.
+
+    Slack generates a short random block_id for each block that has none.
+    """
+    used = {block.get("block_id") for block in blocks}
+    stored: list[JsonObject] = []
+    for block in blocks:
+        block = dict(block)
+        if not block.get("block_id"):
+            block_id = _random_block_id()
+            while block_id in used:
+                block_id = _random_block_id()
+            used.add(block_id)
+            block["block_id"] = block_id
+        stored.append(block)
+    return stored
+
+
+def _random_block_id() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(5))
+
+
 class Workspace:
     def __init__(self, team_id: str, clock: Clock) -> None:
         self.team_id = team_id
         self.clock = clock
+        # The server's root URL, which auth.test returns. LocalSlack sets it on start.
         self.base_url = ""
         self.lock = threading.RLock()
         self.timestamps = SlackTimestamps()
@@ -81,7 +107,7 @@ class Workspace:
         self.views: dict[str, OpenedView] = {}
         self.view_stacks: dict[str, list[str]] = {}
         self.view_external_ids: dict[str, str] = {}
-        self.home_views: dict[str, JsonObject] = {}
+        self.home_views: dict[str, str] = {}
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
         self.responses: list[ResponsePost] = []
@@ -224,7 +250,7 @@ class Workspace:
             channel=channel.id,
             ts=self.timestamps.next(),
             text=text,
-            blocks=blocks,
+            blocks=with_block_ids(blocks),
             team_id=self.team_id,
             **fields,
         )
@@ -244,13 +270,14 @@ class Workspace:
             if text is not None:
                 message.text = text
             if blocks is not None:
-                message.blocks = blocks
+                message.blocks = with_block_ids(blocks)
             message.update_count += 1
 
     def add_ephemeral(
         self, channel_id: str, user_id: str, text: str, blocks: list[JsonObject], source: str
     ) -> Ephemeral:
-        ephemeral = Ephemeral(channel_id, user_id, self.timestamps.next(), text, blocks, source)
+        ts = self.timestamps.next()
+        ephemeral = Ephemeral(channel_id, user_id, ts, text, with_block_ids(blocks), source)
         with self.lock:
             self.ephemerals.append(ephemeral)
         return ephemeral

@@ -1,7 +1,7 @@
 """Web API methods of the local Slack: auth, chat, conversations and users.
 
 Each method takes the workspace and the merged request parameters and returns the
-answer body, or raises ApiError. Error codes were checked against Slack's method
+response body, or raises ApiError. Error codes were checked against Slack's method
 reference pages (docs.slack.dev/reference/methods/...).
 """
 
@@ -60,8 +60,8 @@ def parse_message_content(
 
 
 def check_can_post(channel: Channel) -> None:
-    # NOTE: Slack accepts posts to a deactivated user's DM (python-slack-sdk issue 1156,
-    # answered by Slack staff), so the local Slack accepts them too.
+    # Slack accepts posts to a deactivated user's DM, as Slack staff confirmed on the
+    # python-slack-sdk issue tracker in 2022, so the local Slack accepts them too.
     if channel.is_archived:
         raise ApiError("is_archived")
     if not channel.is_im and not channel.bot_is_member:
@@ -164,10 +164,10 @@ def conversations_open(workspace: Workspace, params: JsonObject) -> JsonObject:
         raise ApiError("user_disabled")
     channel, already_open = workspace.open_dm(user.id)
 
-    answer: JsonObject = {"ok": True, "channel": {"id": channel.id}}
+    response: JsonObject = {"ok": True, "channel": {"id": channel.id}}
     if already_open:
-        answer.update(no_op=True, already_open=True)
-    return answer
+        response.update(no_op=True, already_open=True)
+    return response
 
 
 def users_info(workspace: Workspace, params: JsonObject) -> JsonObject:
@@ -180,7 +180,7 @@ def users_info(workspace: Workspace, params: JsonObject) -> JsonObject:
 
 def users_lookup_by_email(workspace: Workspace, params: JsonObject) -> JsonObject:
     # NOTE: deactivated users are returned with deleted=true. Whether Slack returns them
-    # or answers users_not_found was not verified.
+    # or responds with users_not_found was not verified.
     email = str(params.get("email") or "").casefold()
     with workspace.lock:
         for user in workspace.users.values():
