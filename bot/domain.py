@@ -233,7 +233,7 @@ def validate_products(values: list[str] | tuple[str, ...]) -> list[str]:
         except ValueError:
             raise ValidationError(
                 f"product {value!r} is unknown: choose from PECOS, NPPES and EHR",
-                field="products",
+                field="Products",
             ) from None
         if product not in products:
             products.append(product)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -94,8 +94,9 @@ def describe_decision(request: RequestInfo) -> str:
     """Say who decided a request and when, for people who clicked too late."""
     status = request.status
     when = request.decided_at.strftime("%Y-%m-%d %H:%M UTC") if request.decided_at else "earlier"
-    if status is Status.REVOKED and request.revoked_by:
-        return f"{request.id} was revoked by {request.revoked_by.name} at {when}."
+    if status is Status.REVOKED and request.revoked_by and request.revoked_at:
+        revoked_when = request.revoked_at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{request.id} was revoked by {request.revoked_by.name} at {revoked_when}."
     if request.decided_by is not None:
         return f"{request.id} was already {status} by {request.decided_by.name} at {when}."
     return f"{request.id} is already {status} (at {when})."
@@ -495,11 +496,11 @@ class Workflow:
             if actor is None:
                 return Result(Outcome.NOT_FOUND, "Your account is not known to Cosigner yet.")
             info = RequestInfo.of(request)
+            if request.status == Status.REVOKED:
+                return Result(Outcome.ALREADY_DECIDED, describe_decision(info), request=info)
             if request.status != Status.APPROVED:
                 return Result(
-                    Outcome.ALREADY_DECIDED
-                    if request.status == Status.REVOKED
-                    else Outcome.INVALID,
+                    Outcome.INVALID,
                     f"Only an approved request can be revoked; {request_id} is {request.status}.",
                     request=info,
                 )
@@ -612,6 +613,56 @@ class Workflow:
             ]
             requests.sort(key=lambda r: (r.created_at, r.id))
         return requests
+
+    def may_view(self, request_id: str, person_id: int) -> bool:
+        """Return whether a person may read a request: its requester, an approver or an admin."""
+        with self.db.transaction() as session:
+            request = repo.load_request(session, request_id)
+            person = session.get(Person, person_id)
+            if request is None or person is None:
+                return False
+            if person.is_admin or person.id == request.requester_id:
+                return True
+            roles = frozenset(
+                Role(r) for r in repo.active_roles(session, person.id, request.organization_id)
+            )
+            return bool(roles & {Role.AO, Role.DO})
+
+    def check_decision(self, request_id: str, person_id: int) -> Result:
+        """Tell whether a person may decide a request now, without changing anything.
+
+        DONE means they may; otherwise the result says why not, as a decision would.
+        """
+        with self.db.transaction() as session:
+            request = repo.load_request(session, request_id)
+            if request is None:
+                return Result(Outcome.NOT_FOUND, f"Request {request_id} was not found.")
+            person = session.get(Person, person_id)
+            if person is None:
+                return Result(Outcome.NOT_FOUND, "Your account is not known to Cosigner yet.")
+            info = RequestInfo.of(request)
+            if request.status != Status.PENDING:
+                return Result(Outcome.ALREADY_DECIDED, describe_decision(info), request=info)
+            roles = frozenset(
+                Role(r) for r in repo.active_roles(session, person.id, request.organization_id)
+            )
+            authority = check_authority(
+                RequestKind(request.kind),
+                roles,
+                is_admin=person.is_admin,
+                is_requester=person.id == request.requester_id,
+            )
+            if not authority.allowed:
+                return Result(Outcome.NOT_ALLOWED, authority.reason, request=info)
+            return Result(Outcome.DONE, "allowed", request=info)
+
+    def counts_by_status(self) -> dict[str, int]:
+        with self.db.transaction() as session:
+            rows = session.execute(
+                select(AccessRequest.status, func.count()).group_by(AccessRequest.status)
+            )
+            counts = {str(status): int(count) for status, count in rows}
+        return {str(s): counts.get(str(s), 0) for s in Status if counts.get(str(s))}
 
     def refresh_card(self, platform: str, channel: str, message_id: str) -> bool:
         """Queue an update of one posted card, say after a click on a stale one."""
