@@ -77,13 +77,15 @@ async def post_private(
     blocks: list[dict[str, Any]] | None = None,
     respond: Callable[..., Any] | None = None,
 ) -> None:
-    """Show a message only to one user: ephemeral in the channel, else through response_url."""
+    """Show a message only to one user: through the click's response_url, else ephemeral."""
+    if respond is not None and getattr(respond, "response_url", None):
+        await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+        return
     if channel_id:
         try:
             await client.chat_postEphemeral(
                 channel=channel_id, user=user_id, text=text, blocks=blocks
             )
-            return
         except SlackApiError as error:
             log.warning(
                 "chat.postEphemeral failed user=%s channel=%s error=%s",
@@ -91,5 +93,3 @@ async def post_private(
                 channel_id,
                 error.response.get("error"),
             )
-    if respond is not None:
-        await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
