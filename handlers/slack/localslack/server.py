@@ -24,7 +24,7 @@ from aiohttp import web
 
 from handlers.slack.localslack import responses, views
 from handlers.slack.localslack.clock import Clock
-from handlers.slack.localslack.faults import FaultInjector, FaultResponse, RateLimiter
+from handlers.slack.localslack.faults import ALL_METHODS, FaultInjector, FaultResponse, RateLimiter
 from handlers.slack.localslack.records import (
     ApiCall,
     Ephemeral,
@@ -91,6 +91,7 @@ class LocalSlack:
             )
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self._delays: dict[str, float] = {}
 
     # Server lifecycle
 
@@ -376,6 +377,19 @@ class LocalSlack:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def set_delay(self, method: str, seconds: float) -> None:
+        """Hold every call of `method` ("*" for any) for `seconds` before answering it.
+
+        A caller that disconnects during the hold, such as a killed process, has its call
+        dropped unprocessed, as if it never reached Slack.
+        """
+        if seconds < 0:
+            raise ValueError(f"seconds must not be negative, got {seconds}")
+        self._delays[method] = seconds
+
+    def clear_delays(self) -> None:
+        self._delays.clear()
+
     # Interaction results
 
     def apply_view_submission_response(self, view_id: str, status: int, body: str) -> None:
@@ -404,6 +418,14 @@ class LocalSlack:
             return self._respond(method, params, 200, ApiError("not_authed").to_body(), {})
         if token != self.bot_token:
             return self._respond(method, params, 200, ApiError("invalid_auth").to_body(), {})
+
+        delay = self._delays.get(method, self._delays.get(ALL_METHODS, 0.0))
+        if delay:
+            await asyncio.sleep(delay)
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                logger.info("Dropped %s: the caller disconnected during the delay", method)
+                return web.Response(status=499)
 
         fault = self._faults.take(method)
         if fault is not None:
