@@ -79,14 +79,18 @@ def parse(data: bytes, report: ImportReport) -> list[RosterRow]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
+        # error.object is the data after any byte order mark, and error.start indexes it.
+        decoded: bytes = error.object  # type: ignore[assignment]
+        offset = len(data) - len(decoded) + error.start
+        bad_line = decoded[: error.start].count(b"\n") + 1
         report.errors.append(
-            f"the file is not UTF-8 (invalid byte at offset {error.start}): "
-            "save it as 'CSV UTF-8' and import again"
+            f"line {bad_line}: the file is not UTF-8 (invalid byte 0x{decoded[error.start]:02x} "
+            f"at offset {offset}): save it as 'CSV UTF-8' and import again"
         )
         return []
     if not text.strip():
         report.errors.append(
-            "the file is empty: it needs a header row " + ",".join(REQUIRED_COLUMNS)
+            "line 1: the file is empty: it needs a header row " + ",".join(REQUIRED_COLUMNS)
         )
         return []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -116,7 +120,8 @@ def parse(data: bytes, report: ImportReport) -> list[RosterRow]:
         return []
 
     rows: list[RosterRow] = []
-    line = 1
+    # The last line of the last record read; the header can span lines when quoted.
+    line = reader.line_num
     try:
         for line_index, record in enumerate(reader, start=2):
             line = reader.line_num
@@ -136,8 +141,10 @@ def parse(data: bytes, report: ImportReport) -> list[RosterRow]:
             if row is not None:
                 rows.append(row)
     except csv.Error as error:
+        # The reader has consumed the broken record, up to the end of the file for a quote
+        # that is never closed, so name the line where that record starts.
         report.errors.append(
-            f"line {reader.line_num or line}: malformed CSV ({error}): check the quotes on that line"
+            f"line {line + 1}: malformed CSV ({error}): check the quotes on that line"
         )
     report.rows = len(rows)
     _check_consistency(rows, report)

@@ -63,10 +63,12 @@ def postgres_server() -> Iterator[str]:
 
 
 def _truncate_postgres(url: str) -> None:
+    """Empty every table. DELETE is faster than TRUNCATE on tables this small."""
     database = Database(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name != "audit_head")
     with database.engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != "audit_head":
+                connection.execute(table.delete())
         connection.execute(
             text("UPDATE audit_head SET last_seq = 0, last_hash = :h"), {"h": "0" * 64}
         )
