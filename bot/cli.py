@@ -13,6 +13,7 @@ from pydantic import ValidationError as SettingsValidationError
 
 from bot import audit
 from bot.domain import ROLE_LABELS, Role, ValidationError, mask_tin, validate_npi
+from bot.invitations import add_grant_commands, run_grant_command
 from bot.services import Services
 from bot.settings import ConfigurationError, Settings
 from storage import repo
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_schedule import add_schedule_commands
 
     add_schedule_commands(commands)
+    add_grant_commands(commands)
     return parser
 
 
@@ -119,6 +121,7 @@ def dispatch(args: argparse.Namespace, services: Services) -> int:
         "roster": run_roster,
         "admin": run_admin,
         "audit": run_audit,
+        "grant": run_grant_command,
     }.get(args.command)
     if handler is None:
         from bot.cli_schedule import run_schedule_command

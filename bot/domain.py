@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX_NAME_LENGTH = 200
 MAX_EMAIL_LENGTH = 254
-MAX_JUSTIFICATION_LENGTH = 3000
+# The Slack form accepts 3,000 characters; other front ends and imports may send more.
+MAX_JUSTIFICATION_LENGTH = 10_000
 MAX_REASON_LENGTH = 2000
 DEFAULT_TIMEZONE = "America/New_York"
 

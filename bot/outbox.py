@@ -27,6 +27,10 @@ class Kind(StrEnum):
     REMINDER = "reminder"
     DIGEST = "digest"
     POST_INVITATION = "post_invitation"
+    # An invitation's outcome for the inviter, or its expiry for the invitee.
+    INVITATION_NOTICE = "invitation_notice"
+    # A person's removal from a role; the payload names the role, organization and reason.
+    REMOVAL_NOTICE = "removal_notice"
 
 
 class OutboxWriter:
@@ -101,32 +105,30 @@ class OutboxWriter:
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
 
-    def to_person(self, person: Person, kind: Kind, **fields: Any) -> list[str]:
+    def to_person(
+        self, person: Person, kind: Kind, *, dedupe_key: str | None = None, **fields: Any
+    ) -> list[str]:
         """Add one row per platform the person is reached on; return those platforms."""
         platforms = self.platforms_for(person)
         for platform in platforms:
-            key = fields.pop("dedupe_key", None)
             self.add(
                 platform,
                 kind,
                 person_id=person.id,
-                dedupe_key=f"{key}:{platform}" if key else None,
+                dedupe_key=f"{dedupe_key}:{platform}" if dedupe_key else None,
                 **fields,
             )
-            if key:
-                fields["dedupe_key"] = key
         return platforms
 
-    def to_admins(self, kind: Kind, **fields: Any) -> list[str]:
+    def to_admins(self, kind: Kind, *, dedupe_key: str | None = None, **fields: Any) -> list[str]:
         """Add one row per platform with an admin channel configured; return those platforms."""
         platforms = [p for p in self.platforms if self.admin_channels.get(p)]
-        key = fields.pop("dedupe_key", None)
         for platform in platforms:
             self.add(
                 platform,
                 kind,
                 channel=self.admin_channels[platform],
-                dedupe_key=f"{key}:{platform}" if key else None,
+                dedupe_key=f"{dedupe_key}:{platform}" if dedupe_key else None,
                 **fields,
             )
         return platforms

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
+from bot.invitations import Invitations
 from bot.people import People
 from bot.roster import RosterImporter
 from bot.settings import Settings
@@ -20,6 +21,7 @@ class Services:
     workflow: Workflow
     people: People
     roster: RosterImporter
+    invitations: Invitations
 
     @classmethod
     def build(
@@ -49,6 +51,7 @@ class Services:
             workflow=Workflow(db, clock, config),
             people=People(db, clock),
             roster=RosterImporter(db, clock),
+            invitations=Invitations(db, clock, config),
         )
 
     def close(self) -> None:

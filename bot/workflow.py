@@ -201,7 +201,7 @@ class Workflow:
         ):
             return Result(
                 Outcome.INVALID,
-                f"You already are {ROLE_LABELS[role]} of {organization.legal_name}.",
+                f"You already hold the {ROLE_LABELS[role]} role at {organization.legal_name}.",
                 field="Role requested",
             )
 
@@ -242,14 +242,21 @@ class Workflow:
         for approver in approvers:
             if outbox.to_person(approver, Kind.POST_CARD, request_id=request_id):
                 reached.append(approver)
+        admins_alerted = True
         if not reached:
             reason = "no_approver" if not approvers else "no_reachable_approver"
-            outbox.to_admins(Kind.ADMIN_ALERT, request_id=request_id, payload={"reason": reason})
+            admins_alerted = bool(
+                outbox.to_admins(
+                    Kind.ADMIN_ALERT, request_id=request_id, payload={"reason": reason}
+                )
+            )
             log.warning(
-                "request has no reachable approver request=%s organization=%s reason=%s",
+                "request has no reachable approver request=%s organization=%s reason=%s "
+                "admin_alert=%s",
                 request_id,
                 organization_id,
                 reason,
+                "queued" if admins_alerted else "no admin channel configured",
             )
         session.flush()
         info = RequestInfo.of(repo.load_request(session, request_id))  # type: ignore[arg-type]
@@ -260,12 +267,21 @@ class Workflow:
             kind,
             len(reached),
         )
+        if reached:
+            message = f"Request {request_id} was sent to {len(reached)} approver(s)."
+        elif admins_alerted:
+            message = (
+                f"Request {request_id} was recorded, but no approver could be reached; "
+                "the Cosigner admins were told."
+            )
+        else:
+            message = (
+                f"Request {request_id} was recorded, but no approver could be reached and no "
+                "admin channel is configured: ask a Cosigner admin to look at it."
+            )
         return Result(
             Outcome.DONE,
-            f"Request {request_id} was sent to {len(reached)} approver(s)."
-            if reached
-            else f"Request {request_id} was recorded, but no approver could be reached; "
-            "the Cosigner admins were told.",
+            message,
             request=info,
             approvers=tuple(PersonInfo.of(p) for p in reached),
         )
@@ -275,7 +291,8 @@ class Workflow:
             Outcome.DUPLICATE,
             f"You already have a pending {KIND_LABELS[RequestKind(existing.kind)]} request "
             f"for this organization: {existing.id}. Withdraw it first "
-            f"(`withdraw {existing.id}`) to make a new one.",
+            f"(`/access withdraw {existing.id}` in Slack, `withdraw {existing.id}` in Teams) "
+            "to make a new one.",
             existing_id=existing.id,
             field="Role requested",
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -112,46 +114,129 @@ async def handle_click(
 
     await ack()
     ctx.metrics.inc("cosigner_decisions_total", outcome=str(result.outcome))
+    origin = ClickOrigin(
+        channel=channel,
+        ts=ts,
+        in_home=in_home,
+        # A button in an ephemeral reply (`/access pending`) has no card to update,
+        # so its response_url is the way to replace that reply.
+        response_url=getattr(respond, "response_url", None) if ts is None else None,
+    )
     if not approve and result.outcome is Outcome.DONE:
-        await open_reject_modal(ctx, client, body, result, channel, ts, reply)
+        await open_reject_modal(ctx, client, body, result, origin, reply)
         return
-    await after_decision(ctx, client, result, channel, ts, reply)
-    if in_home:
-        notice = _notice(result)
-        await publish_home(ctx, client, user_id, team_id, notice=notice)
+    await after_decision(ctx, result, channel, ts, reply)
+    if result.outcome is Outcome.DONE:
+        await confirm_decision(ctx, client, result, user_id, team_id, origin)
 
 
-def _notice(result: Result) -> str:
+@dataclass(frozen=True)
+class ClickOrigin:
+    """The place of a clicked decision button: a card, an ephemeral reply or the Home tab."""
+
+    channel: str | None
+    ts: str | None
+    in_home: bool
+    response_url: str | None
+
+    def to_metadata(self, request_id: str) -> str:
+        return json.dumps(
+            {
+                "request_id": request_id,
+                "channel": self.channel,
+                "ts": self.ts,
+                "home": self.in_home,
+                "response_url": self.response_url,
+            }
+        )
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> ClickOrigin:
+        return cls(
+            channel=metadata.get("channel"),
+            ts=metadata.get("ts"),
+            in_home=bool(metadata.get("home")),
+            response_url=metadata.get("response_url"),
+        )
+
+
+def decided_notice(result: Result) -> str:
     if result.outcome is Outcome.DONE and result.request is not None:
         return f":white_check_mark: You {result.request.status} {result.request.id}."
-    return result.message
+    return blocks.escape(result.message)
+
+
+async def confirm_decision(
+    ctx: SlackContext,
+    client: AsyncWebClient,
+    result: Result,
+    user_id: str,
+    team_id: str | None,
+    origin: ClickOrigin,
+) -> None:
+    """Confirm a decision where the button was, unless it was on a card, which the outbox updates.
+
+    The Home tab is republished with a notice. An ephemeral `/access pending` reply is
+    replaced by the list as it is now, so its buttons for the decided request go away.
+    """
+    notice = decided_notice(result)
+    if origin.in_home:
+        await publish_home(ctx, client, user_id, team_id, notice=notice)
+        return
+    if origin.ts is not None or not origin.response_url:
+        return
+    try:
+        person = await ctx.person(client, user_id, team_id)
+        waiting = await ctx.run(ctx.services.workflow.decidable_by, person.id)
+    except UserFacingError as error:
+        waiting = None
+        log.warning("could not list pending requests after a decision user=%s: %s", user_id, error)
+    reply_blocks = [blocks.section(notice)]
+    if waiting is not None:
+        reply_blocks.append(blocks.divider())
+        reply_blocks.extend(
+            blocks.pending_blocks(
+                waiting, ctx.services.clock.now(), max_blocks=blocks.MESSAGE_BLOCK_LIMIT - 2
+            )
+        )
+    try:
+        await AsyncRespond(response_url=origin.response_url)(
+            text=notice, blocks=reply_blocks, response_type="ephemeral", replace_original=True
+        )
+    except (SlackApiError, aiohttp.ClientError) as error:
+        log.warning("response_url post failed after a decision user=%s: %s", user_id, error)
+
+
+async def refresh_stale_card(ctx: SlackContext, channel: str | None, ts: str | None) -> None:
+    """Queue an update of the clicked card, which showed a request that is no longer pending."""
+    if channel and ts:
+        await ctx.run(ctx.services.workflow.refresh_card, "slack", channel, ts)
+        ctx.wake_delivery()
 
 
 async def after_decision(
     ctx: SlackContext,
-    client: AsyncWebClient,
     result: Result,
     channel: str | None,
     ts: str | None,
     reply: Any,
 ) -> None:
-    """Tell the clicker what happened, and bring a stale card up to date."""
+    """Tell the clicker why nothing changed, and bring a stale card up to date."""
     if result.outcome is Outcome.DONE:
         ctx.wake_delivery()
         return
     if result.outcome is Outcome.ALREADY_DECIDED and result.request is not None:
-        if channel and ts:
-            await ctx.run(ctx.services.workflow.refresh_card, "slack", channel, ts)
-            ctx.wake_delivery()
-        await reply(_already_decided_text(result))
+        await refresh_stale_card(ctx, channel, ts)
+        await reply(already_decided_text(result))
         return
     if result.outcome is Outcome.NOT_ALLOWED:
-        await reply(f"{result.message} Nothing was changed.")
+        await reply(f"{blocks.escape(result.message)} Nothing was changed.")
         return
-    await reply(result.message)
+    await reply(blocks.escape(result.message))
 
 
-def _already_decided_text(result: Result) -> str:
+def already_decided_text(result: Result) -> str:
+    """Say who decided the request and when, with their reason, for a click that came too late."""
     request = result.request
     assert request is not None
     if request.decided_by is not None:
@@ -163,7 +248,7 @@ def _already_decided_text(result: Result) -> str:
         if request.decision_reason:
             text += f" Reason: {blocks.escape_cut(request.decision_reason, 500)}"
         return text
-    return result.message
+    return blocks.escape(result.message)
 
 
 async def open_reject_modal(
@@ -171,12 +256,11 @@ async def open_reject_modal(
     client: AsyncWebClient,
     body: dict[str, Any],
     result: Result,
-    channel: str | None,
-    ts: str | None,
+    origin: ClickOrigin,
     reply: Any,
 ) -> None:
     assert result.request is not None
-    metadata = json.dumps({"request_id": result.request.id, "channel": channel, "ts": ts})
+    metadata = origin.to_metadata(result.request.id)
     try:
         await client.views_open(
             trigger_id=body["trigger_id"], view=blocks.reject_modal(result.request, metadata)

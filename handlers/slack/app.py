@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.metrics import Metrics
 from bot.services import Services
-from handlers.slack import actions, commands, events, views
+from handlers.slack import actions, commands, events, invitations, views
 from handlers.slack.context import SlackContext
 from handlers.slack.identity import SlackIdentity
 from storage.models import ProcessedEvent
@@ -56,8 +56,11 @@ def build_slack_app(
     ) -> BoltResponse:
         team_id = req.context.team_id
         enterprise_only = team_id is None and req.context.enterprise_id is not None
-        allowed = allowed_teams or {req.context.authorize_result.team_id}  # type: ignore[union-attr]
-        if team_id is not None and team_id not in allowed or enterprise_only:
+        authorized = req.context.authorize_result
+        allowed: set[str | None] = set(allowed_teams) or {
+            authorized.team_id if authorized else None
+        }
+        if (team_id is not None and team_id not in allowed) or enterprise_only:
             log.warning("request from a workspace this bot does not serve team=%s", team_id)
             metrics.inc("cosigner_slack_rejected_total", reason="team")
             return BoltResponse(status=403, body="This workspace is not served by this bot.")
@@ -83,6 +86,7 @@ def build_slack_app(
     actions.register(app, ctx)
     views.register(app, ctx)
     events.register(app, ctx)
+    invitations.register(app, ctx)
     return app
 
 
@@ -90,9 +94,12 @@ def _first_sight(services: Services, key: str) -> bool:
     """Record an event id; return False when it was recorded before."""
     with services.db.transaction() as session:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        result = session.execute(
+        # RETURNING shows whether the row was inserted. Through the ORM session, rowcount
+        # is -1 on PostgreSQL (psycopg 3) both when the row is inserted and on a conflict.
+        inserted = session.execute(
             insert(ProcessedEvent)
             .values(event_key=key, created_at=dt.datetime.now(dt.UTC))
             .on_conflict_do_nothing(index_elements=["event_key"])
-        )
-        return bool(result.rowcount)
+            .returning(ProcessedEvent.event_key)
+        ).first()
+        return inserted is not None

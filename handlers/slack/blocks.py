@@ -16,7 +16,7 @@ from bot.domain import KIND_LABELS, MAX_REASON_LENGTH, Product, RequestKind, Sta
 from bot.policy import PECOS_SIGNING
 from bot.records import OrganizationInfo, PersonInfo, RequestInfo
 from handlers.slack import ids
-from handlers.slack.text import cut, escape, escape_cut, mention, plain, when
+from handlers.slack.text import cut, escape, escape_cut, mention, plain, split_escaped, when
 
 Block = dict[str, Any]
 
@@ -26,6 +26,9 @@ HEADER_LIMIT = 150
 OPTION_TEXT_LIMIT = 75
 MAX_OPTIONS = 100
 MESSAGE_BLOCK_LIMIT = 50
+# Slack rejects a message whose blocks hold more than about 13,000 characters of text
+# (msg_blocks_too_long). Slack does not document the number, so this keeps a margin.
+MESSAGE_TEXT_LIMIT = 12_000
 VIEW_BLOCK_LIMIT = 100
 # Justifications shown on a card are cut well below the section limit, so a card
 # stays short in a DM; `/access show ID` prints the whole text.
@@ -160,14 +163,26 @@ def outcome_text(request: RequestInfo) -> str:
     return text
 
 
-def request_card(request: RequestInfo) -> dict[str, Any]:
-    """The approver's card: the request, and the buttons while it is pending."""
+def request_card(request: RequestInfo, *, approver_removed: bool = False) -> dict[str, Any]:
+    """The approver's card: the request, and the buttons while it is pending.
+
+    With `approver_removed`, a pending card says that its approver lost the role to
+    decide, and has no buttons.
+    """
     blocks: list[Block] = [
         header(f"Access request {request.id}: {request.kind_label}"),
         request_fields(request),
         justification_block(request),
     ]
-    if request.is_pending:
+    if request.is_pending and approver_removed:
+        blocks.append(
+            section(
+                ":no_entry: You no longer hold a role that lets you decide this request, "
+                "so this card has no buttons. Another official of the organization decides it."
+            )
+        )
+        blocks.append(context(f"Submitted {when(request.created_at)}"))
+    elif request.is_pending:
         blocks.append(decision_buttons(request.id))
         blocks.append(context(f"Submitted {when(request.created_at)}"))
     else:
@@ -208,7 +223,22 @@ def approver_expiry_notice(request: RequestInfo) -> dict[str, Any]:
     return {"text": text, "blocks": [section(text)]}
 
 
-def admin_alert(request: RequestInfo | None, reason: str) -> dict[str, Any]:
+def admin_alert(
+    request: RequestInfo | None, reason: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build the admin channel's alert.
+
+    `details` is the outbox payload. For organization_without_ao, which concerns no
+    request, it names the organization.
+    """
+    if request is None and reason == "organization_without_ao":
+        name = escape_cut(str((details or {}).get("organization") or "An organization"), 400)
+        text = (
+            f":rotating_light: *{name}* has no reachable Authorized Official left. Until it "
+            "has one, nobody there can appoint a Delegated Official. Designate a new AO: they "
+            "ask with `/access request`, and an admin approves the designation."
+        )
+        return {"text": text, "blocks": [section(text)]}
     if request is None:
         text = f":warning: Cosigner alert: {escape(reason)}"
         return {"text": text, "blocks": [section(text)]}
@@ -482,17 +512,50 @@ def pending_blocks(
     return blocks
 
 
-def full_request_blocks(request: RequestInfo) -> list[Block]:
-    """Every detail of a request, the whole justification split across sections."""
-    blocks = [header(f"{request.id}: {request.kind_label}"), request_fields(request)]
-    body = escape(request.justification)
-    chunk = SECTION_LIMIT - 100
-    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [""]
+def full_request_messages(request: RequestInfo) -> list[dict[str, Any]]:
+    """Build the messages that show every detail of a request, the justification in sections.
+
+    A justification that escaping made longer than one message's text limit continues
+    in further messages, so nothing is cut. The status goes at the end of the last one.
+    """
+    outcome = section(outcome_text(request))
+    room = MESSAGE_TEXT_LIMIT - text_length([outcome])
+    messages: list[list[Block]] = [
+        [header(f"{request.id}: {request.kind_label}"), request_fields(request)]
+    ]
+    pieces = split_escaped(escape(request.justification), SECTION_LIMIT - 100) or [""]
     for index, piece in enumerate(pieces):
         title = "*Justification*" if index == 0 else "*Justification (continued)*"
-        blocks.append(section(f"{title}\n{piece}"))
-    blocks.append(section(outcome_text(request)))
-    return blocks
+        block = section(f"{title}\n{piece}")
+        current = messages[-1]
+        too_long = text_length([*current, block]) > room
+        if too_long or len(current) + 2 > MESSAGE_BLOCK_LIMIT:
+            messages.append([])
+        messages[-1].append(block)
+    messages[-1].append(outcome)
+    if len(messages) == 1:
+        return [{"text": f"Request {request.id}", "blocks": messages[0]}]
+    return [
+        {"text": f"Request {request.id} (part {number} of {len(messages)})", "blocks": blocks}
+        for number, blocks in enumerate(messages, start=1)
+    ]
+
+
+def text_length(blocks: Sequence[Block]) -> int:
+    """Count the characters of every `text` string in the blocks, as Slack's total limit does."""
+    total = 0
+    stack: list[Any] = list(blocks)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    total += len(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return total
 
 
 def home_view(

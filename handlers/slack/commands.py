@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain import ValidationError, normalize_request_id
 from bot.records import OrganizationInfo
 from bot.workflow import Outcome
-from handlers.slack import blocks, ids
+from handlers.slack import blocks, ids, invitations
 from handlers.slack.context import SlackContext, UserFacingError
 from storage import repo
 
@@ -44,7 +44,16 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
             elif subcommand == "withdraw":
                 await ack(**await withdraw_reply(ctx, client, body, argument))
             elif subcommand == "show":
-                await ack(**await show_reply(ctx, client, body, argument))
+                first, *rest = await show_reply(ctx, client, body, argument)
+                await ack(**first)
+                for message in rest:
+                    await respond(**message, response_type="ephemeral", replace_original=False)
+            elif subcommand == "invite":
+                await ack(**await invitations.invite_reply(ctx, client, body, argument))
+            elif subcommand == "remove":
+                await ack(**await invitations.remove_reply(ctx, client, body, argument))
+            elif subcommand == "people":
+                await ack(**await invitations.people_reply(ctx, client, body, argument))
             elif subcommand == "digest":
                 await digest_reply(ctx, ack, respond, client, body)
             else:
@@ -121,34 +130,45 @@ async def pending_reply(
     }
 
 
+def parse_request_id(argument: str) -> str:
+    """Return the request id typed as a command's first word; raise ValidationError if invalid.
+
+    The word is cut to 40 characters first, so the error never repeats a long paste.
+    """
+    return normalize_request_id(argument.split()[0][:40])
+
+
 async def withdraw_reply(
     ctx: SlackContext, client: AsyncWebClient, body: dict[str, Any], argument: str
 ) -> dict[str, Any]:
     if not argument.strip():
         return {"text": "Give the request id: `/access withdraw REQ-XXXXX` (see `/access status`)."}
     try:
-        request_id = normalize_request_id(argument.split()[0])
+        request_id = parse_request_id(argument)
     except ValidationError as error:
-        return {"text": str(error)}
+        return {"text": blocks.escape(str(error))}
     person = await ctx.person(client, body["user_id"], body.get("team_id"))
     result = await ctx.run(ctx.services.workflow.withdraw, request_id, person.id, via="slack")
     if result.outcome is Outcome.DONE:
         ctx.wake_delivery()
         return {"text": f"You withdrew {request_id}. The approvers' cards now say so."}
     if result.outcome is Outcome.NOT_ALLOWED:
-        return {"text": f"You can only withdraw your own requests; {request_id} is not yours."}
-    return {"text": result.message}
+        # Say "not found" rather than "not yours", so the reply does not confirm the id exists.
+        return {"text": f"Request {request_id} was not found among your requests."}
+    # The core's message may name people, whose names are user text.
+    return {"text": blocks.escape(result.message)}
 
 
 async def show_reply(
     ctx: SlackContext, client: AsyncWebClient, body: dict[str, Any], argument: str
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
+    """Return the private replies to `/access show`: usually one, more for long text."""
     if not argument.strip():
-        return {"text": "Give the request id: `/access show REQ-XXXXX`."}
+        return [{"text": "Give the request id: `/access show REQ-XXXXX`."}]
     try:
-        request_id = normalize_request_id(argument.split()[0])
+        request_id = parse_request_id(argument)
     except ValidationError as error:
-        return {"text": str(error)}
+        return [{"text": blocks.escape(str(error))}]
     person = await ctx.person(client, body["user_id"], body.get("team_id"))
     request = await ctx.run(ctx.services.workflow.get, request_id)
     allowed = request is not None and (
@@ -156,8 +176,8 @@ async def show_reply(
         or await ctx.run(ctx.services.workflow.may_view, request_id, person.id)
     )
     if request is None or not allowed:
-        return {"text": f"Request {request_id} was not found among the requests you can see."}
-    return {"text": f"Request {request_id}", "blocks": blocks.full_request_blocks(request)}
+        return [{"text": f"Request {request_id} was not found among the requests you can see."}]
+    return blocks.full_request_messages(request)
 
 
 async def digest_reply(

@@ -34,8 +34,12 @@ async def publish_home(
     notice: str | None = None,
 ) -> None:
     """Publish a user's Home tab: what waits for them, their requests, and counts for admins."""
+    # Imported here because handlers.slack.invitations imports this module.
+    from handlers.slack.invitations import add_invitations_to_home
+
     try:
         person = await ctx.person(client, user_id, team_id)
+        invitations = await ctx.run(ctx.services.invitations.open_for, person.id)
         pending = await ctx.run(ctx.services.workflow.decidable_by, person.id)
         mine = await ctx.run(ctx.services.workflow.requests_of, person.id, 15)
         counts = None
@@ -47,6 +51,8 @@ async def publish_home(
         view = blocks.home_view(
             pending=pending, mine=mine, now=ctx.services.clock.now(), counts=counts, notice=notice
         )
+        # The notice, when there is one, stays on top: a section and a divider.
+        add_invitations_to_home(view, invitations, position=2 if notice else 0)
     try:
         await client.views_publish(user_id=user_id, view=view)
     except SlackApiError as error:

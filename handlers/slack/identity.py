@@ -25,7 +25,7 @@ class SlackIdentity:
     async def resolve(
         self, client: AsyncWebClient, user_id: str, team_id: str | None = None
     ) -> PersonInfo:
-        """Return the person for a Slack user, linking them by their profile email at first sight."""
+        """Return the person for a Slack user, linking them by profile email at first sight."""
         known = await asyncio.to_thread(self.people.by_account, "slack", user_id)
         if known is not None:
             return known

@@ -22,4 +22,8 @@ END_DATE_ACTION = "end_date_pick"
 REASON_BLOCK = "reason"
 REASON_ACTION = "reason_input"
 
+INVITATION_ACCEPT_ACTION = "invitation_accept"
+INVITATION_DECLINE_ACTION = "invitation_decline"
+INVITATION_BLOCK = "invitation_answer"
+
 COMMAND = "/access"

@@ -31,6 +31,24 @@ def cut(text: str, limit: int, marker: str = CUT_MARKER) -> str:
     return text[:end].rstrip() + marker
 
 
+def split_escaped(text: str, size: int) -> list[str]:
+    """Split already-escaped text into pieces of at most `size` characters.
+
+    Like `cut`, a split never falls inside an entity such as `&amp;`.
+    """
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            ampersand = text.rfind("&", max(start + 1, end - 5), end)
+            if ampersand != -1 and ";" not in text[ampersand:end]:
+                end = ampersand
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
 def escape_cut(text: str, limit: int, marker: str = CUT_MARKER) -> str:
     return cut(escape(text), limit, marker)
 

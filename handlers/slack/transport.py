@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -13,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import DeliveryError, DeliveryStore, OutboxItem
 from bot.outbox import Kind
-from bot.records import PersonInfo
-from handlers.slack import blocks
+from bot.records import PersonInfo, RequestInfo
+from handlers.slack import blocks, invitations
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +70,24 @@ class SlackTransport:
         self.store = store
         self.post_interval = post_interval
         self._channel_next_post: dict[str, float] = {}
-        self._method_blocked_until: dict[str, float] = {}
+        # The time on the store's clock when each rate-limited method may be called again.
+        # The outbox schedules retries on that clock, so this must use it too.
+        self._method_blocked_until: dict[str, dt.datetime] = {}
         self._channel_locks: dict[str, asyncio.Lock] = {}
 
     async def deliver(self, item: OutboxItem) -> None:
-        handler = {
+        handlers: dict[Kind, Callable[[OutboxItem], Awaitable[None]]] = {
             Kind.POST_CARD: self._post_card,
             Kind.UPDATE_CARD: self._update_card,
             Kind.NOTIFY: self._notify,
             Kind.ADMIN_ALERT: self._admin_alert,
             Kind.REMINDER: self._reminder,
             Kind.DIGEST: self._digest,
-        }.get(item.kind)
+            Kind.POST_INVITATION: functools.partial(invitations.post_invitation, self),
+            Kind.INVITATION_NOTICE: functools.partial(invitations.notify_invitation, self),
+            Kind.REMOVAL_NOTICE: functools.partial(invitations.notify_removal, self),
+        }
+        handler = handlers.get(item.kind)
         if handler is None:
             raise DeliveryError(f"unsupported_kind:{item.kind}", permanent=True)
         await handler(item)
@@ -88,9 +97,11 @@ class SlackTransport:
     async def _call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call a Web API method, pacing posts per channel and honouring Retry-After."""
         channel = params.get("channel") if method == "chat.postMessage" else None
-        blocked = self._method_blocked_until.get(method, 0.0) - time.monotonic()
-        if blocked > 0:
-            raise DeliveryError("ratelimited", retry_after=blocked)
+        blocked_until = self._method_blocked_until.get(method)
+        if blocked_until is not None:
+            blocked = (blocked_until - self.store.clock.now()).total_seconds()
+            if blocked > 0:
+                raise DeliveryError("ratelimited", retry_after=blocked)
         if method == "chat.postMessage" and channel:
             lock = self._channel_locks.setdefault(channel, asyncio.Lock())
             async with lock:
@@ -110,7 +121,9 @@ class SlackTransport:
             code = str(error.response.get("error") or f"http_{status}")
             if status == 429:
                 retry_after = float(error.response.headers.get("Retry-After", "1") or 1)
-                self._method_blocked_until[method] = time.monotonic() + retry_after
+                self._method_blocked_until[method] = self.store.clock.now() + dt.timedelta(
+                    seconds=retry_after
+                )
                 raise DeliveryError("ratelimited", retry_after=retry_after) from error
             if status >= 500:
                 raise DeliveryError(f"http_{status}") from error
@@ -161,7 +174,7 @@ class SlackTransport:
 
     # Kinds --------------------------------------------------------------------
 
-    async def _request(self, request_id: str | None):  # type: ignore[no-untyped-def]
+    async def _request(self, request_id: str | None) -> RequestInfo:
         if request_id is None:
             raise DeliveryError("no_request", permanent=True)
         request = await asyncio.to_thread(self.store.request, request_id)
@@ -188,13 +201,16 @@ class SlackTransport:
         card = await asyncio.to_thread(self.store.card, item.card_id)
         if card is None:
             raise DeliveryError("card_not_found", permanent=True)
+        if card.invitation_id is not None:
+            await invitations.update_invitation_card(self, card)
+            return
         request = await self._request(card.request_id)
-        if card.shown_status == str(request.status):
+        message, shown_status = await invitations.request_card_state(self, card, request)
+        if card.shown_status == shown_status:
             # An earlier update already showed this state; only the latest state matters.
             return
-        message = blocks.request_card(request)
         await self._call("chat.update", channel=card.channel, ts=card.message_id, **message)
-        await asyncio.to_thread(self.store.mark_card_shown, card.id, str(request.status))
+        await asyncio.to_thread(self.store.mark_card_shown, card.id, shown_status)
 
     async def _notify(self, item: OutboxItem) -> None:
         request = await self._request(item.request_id)
@@ -215,7 +231,7 @@ class SlackTransport:
 
             message = render_escalation(item.payload, request)
         else:
-            message = blocks.admin_alert(request, reason)
+            message = blocks.admin_alert(request, reason, item.payload)
         await self._call("chat.postMessage", channel=item.channel, **message)
 
     async def _reminder(self, item: OutboxItem) -> None:

@@ -13,8 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain import RequestKind, ValidationError, normalize_request_id
 from bot.workflow import Outcome
 from handlers.slack import blocks, ids
-from handlers.slack.actions import after_decision
-from handlers.slack.context import SlackContext, UserFacingError, post_private
+from handlers.slack.actions import ClickOrigin, confirm_decision, refresh_stale_card
+from handlers.slack.context import SlackContext, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
                 view=blocks.message_view("Not rejected", "This form is broken; nothing changed."),
             )
             return
+        origin = ClickOrigin.from_metadata(metadata)
+
         state = (view.get("state") or {}).get("values") or {}
         reason = _value(state, ids.REASON_BLOCK, ids.REASON_ACTION).get("value") or ""
         if not reason.strip():
@@ -148,6 +150,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
                 errors={ids.REASON_BLOCK: "Write the reason: the requester will see it."},
             )
             return
+
         try:
             person = await ctx.person(client, user_id, team_id)
             result = await ctx.run(
@@ -163,17 +166,14 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         if result.outcome is Outcome.DONE:
             await ack()
             ctx.wake_delivery()
+            await confirm_decision(ctx, client, result, user_id, team_id, origin)
             return
-        await ack(
-            response_action="update",
-            view=blocks.message_view("Not rejected", blocks.escape(result.message)),
-        )
 
-        async def reply(text: str) -> None:
-            await post_private(
-                client, user_id=user_id, channel_id=metadata.get("channel"), text=text
-            )
-
-        await after_decision(
-            ctx, client, result, metadata.get("channel"), metadata.get("ts"), reply
-        )
+        # Someone decided first, or the user lost the authority, while the form was open.
+        # The updated form shows why, and a stale card is brought up to date.
+        text = blocks.escape(result.message)
+        if result.outcome is not Outcome.ALREADY_DECIDED:
+            text += " Nothing was changed."
+        await ack(response_action="update", view=blocks.message_view("Not rejected", text))
+        if result.outcome is Outcome.ALREADY_DECIDED:
+            await refresh_stale_card(ctx, origin.channel, origin.ts)
