@@ -105,9 +105,8 @@ async def withdraw(ctx: TeamsContext, context: TurnContext, argument: str) -> Ac
         ctx.wake_delivery()
         return cards.plain_activity(f"You withdrew {request_id}. The approvers' cards now say so.")
     if result.outcome is Outcome.NOT_ALLOWED:
-        return cards.plain_activity(
-            f"You can only withdraw your own requests; {request_id} is not yours."
-        )
+        # Say "not found" rather than "not yours", so the reply does not confirm the id exists.
+        return cards.plain_activity(f"Request {request_id} was not found among your requests.")
     return cards.plain_activity(result.message)
 
 
