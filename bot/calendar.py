@@ -97,7 +97,7 @@ class BusinessCalendar:
         return elapsed + into_day
 
     def business_age(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
-        """Return the business time between `start` and `end`; negative if `end` is earlier."""
+        """Return the business time from `start` to `end`, which is negative if `end` is earlier."""
         return self.business_time(end) - self.business_time(start)
 
     def business_days_between(self, start: dt.datetime, end: dt.datetime) -> float:
@@ -119,5 +119,5 @@ class BusinessCalendar:
 
 @lru_cache(maxsize=256)
 def calendar_for(timezone: str) -> BusinessCalendar:
-    """Return the shared calendar of a timezone; raise ValueError if the name is unknown."""
+    """Return the shared calendar of a timezone, or raise ValueError if the name is unknown."""
     return BusinessCalendar(timezone)

@@ -11,6 +11,7 @@ new message is possible only in that small window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -56,12 +57,19 @@ class DeliveryError(Exception):
     """A failed delivery. Permanent errors are recorded and not retried."""
 
     def __init__(
-        self, code: str, *, permanent: bool = False, retry_after: float | None = None
+        self,
+        code: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        counts_as_attempt: bool = True,
     ) -> None:
         super().__init__(code)
         self.code = code
         self.permanent = permanent
         self.retry_after = retry_after
+        # A rate-limit wait is not a failure of the row, so it does not use up its attempts.
+        self.counts_as_attempt = counts_as_attempt
 
 
 class Transport(Protocol):
@@ -95,22 +103,22 @@ class DeliveryStore:
         self.outbox_platforms = outbox_platforms
 
     def request(self, request_id: str) -> RequestInfo | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             request = repo.load_request(session, request_id)
             return RequestInfo.of(request) if request else None
 
     def requests(self, request_ids: list[str]) -> list[RequestInfo]:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             found = [repo.load_request(session, rid) for rid in request_ids]
             return [RequestInfo.of(r) for r in found if r is not None]
 
     def person(self, person_id: int) -> PersonInfo | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             person = session.get(Person, person_id)
             return PersonInfo.of(person) if person else None
 
     def account_conversation(self, platform: str, person_id: int) -> dict[str, Any] | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             account = session.scalars(
                 select(ChatAccount).where(
                     ChatAccount.person_id == person_id, ChatAccount.platform == platform
@@ -119,7 +127,7 @@ class DeliveryStore:
             return dict(account.conversation) if account and account.conversation else None
 
     def card(self, card_id: int) -> CardInfo | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             card = session.get(Card, card_id)
             return _card_info(card) if card else None
 
@@ -227,6 +235,8 @@ def default_worker_id() -> str:
 @dataclass
 class DeliveryStats:
     sent: int = 0
+    # Rows put back for a rate limit, without using up an attempt.
+    deferred: int = 0
     retried: int = 0
     failed: int = 0
     by_error: dict[str, int] = field(default_factory=dict)
@@ -295,6 +305,23 @@ class Deliverer:
                 )
             return items
 
+    def seconds_until_due(self, longest: float) -> float:
+        """Return how long until the next pending row is due, at most `longest` seconds."""
+        with self.db.read() as session:
+            due = session.scalar(
+                select(OutboxMessage.next_attempt_at)
+                .where(
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.platform.in_(list(self.transports)),
+                )
+                .order_by(OutboxMessage.next_attempt_at)
+                .limit(1)
+            )
+        if due is None:
+            return longest
+        seconds = (due - self.clock.now()).total_seconds()
+        return min(longest, max(0.05, seconds))
+
     def _finish(self, item: OutboxItem, error: DeliveryError | None) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
@@ -308,7 +335,7 @@ class Deliverer:
                     )
                 )
                 return
-            attempts = item.attempts + 1
+            attempts = item.attempts + (1 if error.counts_as_attempt else 0)
             if error.permanent or attempts >= MAX_ATTEMPTS:
                 session.execute(
                     update(OutboxMessage)
@@ -347,8 +374,19 @@ class Deliverer:
             self.stats.sent += 1
         else:
             self.stats.by_error[error.code] = self.stats.by_error.get(error.code, 0) + 1
-            final = error.permanent or item.attempts + 1 >= MAX_ATTEMPTS
-            if final:
+            final = error.permanent or (
+                error.counts_as_attempt and item.attempts + 1 >= MAX_ATTEMPTS
+            )
+            if not error.counts_as_attempt and not final:
+                self.stats.deferred += 1
+                log.debug(
+                    "delivery deferred outbox=%s kind=%s error=%s retry_after=%s",
+                    item.id,
+                    item.kind,
+                    error.code,
+                    error.retry_after,
+                )
+            elif final:
                 self.stats.failed += 1
                 log.warning(
                     "delivery failed for good outbox=%s kind=%s request=%s person=%s error=%s",
@@ -402,9 +440,11 @@ class Deliverer:
                 # A lost database connection, say: log it and try again next round.
                 log.exception("delivery round failed worker=%s", self.worker_id)
             try:
-                await asyncio.wait_for(self.wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+                wait = await asyncio.to_thread(self.seconds_until_due, interval)
+            except Exception:
+                wait = interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=wait)
             self.wake.clear()
         log.info("delivery stopped worker=%s", self.worker_id)
 

@@ -38,22 +38,22 @@ class People:
         self.clock = clock
 
     def by_account(self, platform: str, user_id: str) -> PersonInfo | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             account = repo.account(session, platform, user_id)
             return PersonInfo.of(account.person) if account else None
 
     def by_email(self, email: str) -> PersonInfo | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             person = repo.person_by_email(session, email)
             return PersonInfo.of(person) if person else None
 
     def get(self, person_id: int) -> PersonInfo | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             person = session.get(Person, person_id)
             return PersonInfo.of(person) if person else None
 
     def is_admin(self, person_id: int) -> bool:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             person = session.get(Person, person_id)
             return bool(person and person.is_admin)
 
@@ -177,5 +177,5 @@ class People:
             return True
 
     def admins(self) -> list[PersonInfo]:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return [PersonInfo.of(p) for p in repo.admins(session)]

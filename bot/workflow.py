@@ -9,6 +9,7 @@ are told who won.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -415,7 +416,8 @@ class Workflow:
         ).first()
         if won is None:
             raise _LostRace()
-        session.expire(request)
+        # The loaded `request` still shows `pending`; only its unchanging columns are read
+        # below, so it is not reloaded.
 
         details: dict[str, object] = {"via": via}
         if reason:
@@ -458,8 +460,14 @@ class Workflow:
                     payload={"event": "expired", "audience": "approver"},
                 )
         session.flush()
-        session.expire_all()
-        info = RequestInfo.of(repo.load_request(session, request_id))  # type: ignore[arg-type]
+        info = dataclasses.replace(
+            info,
+            status=status,
+            decided_at=now,
+            decided_by=PersonInfo.of(actor) if actor else None,
+            decision_reason=reason,
+            decided_via=via,
+        )
         log.info(
             "request decided request=%s status=%s actor=%s via=%s",
             request_id,
@@ -579,17 +587,17 @@ class Workflow:
     # Reading --------------------------------------------------------------------
 
     def get(self, request_id: str) -> RequestInfo | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             request = repo.load_request(session, request_id)
             return RequestInfo.of(request) if request else None
 
     def requests_of(self, person_id: int, limit: int = 50) -> list[RequestInfo]:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return [RequestInfo.of(r) for r in repo.requests_of(session, person_id, limit)]
 
     def decidable_by(self, person_id: int) -> list[RequestInfo]:
         """Return the pending requests a person may decide, oldest first."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             person = session.get(Person, person_id)
             if person is None:
                 return []
@@ -633,7 +641,7 @@ class Workflow:
 
     def may_view(self, request_id: str, person_id: int) -> bool:
         """Return whether a person may read a request: its requester, an approver or an admin."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             request = repo.load_request(session, request_id)
             person = session.get(Person, person_id)
             if request is None or person is None:
@@ -650,7 +658,7 @@ class Workflow:
 
         DONE means they may; otherwise the result says why not, as a decision would.
         """
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             request = repo.load_request(session, request_id)
             if request is None:
                 return Result(Outcome.NOT_FOUND, f"Request {request_id} was not found.")
@@ -674,7 +682,7 @@ class Workflow:
             return Result(Outcome.DONE, "allowed", request=info)
 
     def counts_by_status(self) -> dict[str, int]:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             rows = session.execute(
                 select(AccessRequest.status, func.count()).group_by(AccessRequest.status)
             )

@@ -24,6 +24,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # starting at once apply them one at a time. Any fixed 64-bit number works.
 MIGRATION_LOCK_KEY = 0x436F7369676E72
 
+# Execution option that marks a connection's transactions as read-only.
+READ_ONLY_OPTION = "cosigner_read_only"
+
 # How long an SQLite connection waits for another writer, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -71,7 +74,12 @@ def _configure_sqlite(engine: Engine) -> None:
         # Take the write lock at the start. A deferred transaction that reads and then
         # writes fails with SQLITE_BUSY when another writer committed in between, and
         # the busy timeout cannot help it; an immediate one waits its turn instead.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only transactions (Database.read) need no lock: in WAL mode they see a
+        # snapshot while a writer works.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -81,6 +89,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -90,6 +101,12 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """Open a session in a transaction that commits on success and rolls back on error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Open a session for reading only. On SQLite it takes no write lock."""
+        with self.read_sessions() as session, session.begin():
             yield session
 
     def ping(self) -> None:

@@ -176,6 +176,8 @@ class AccessRequest(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_requests_status_created", "status", "created_at"),
+        # The digest counts yesterday's decisions and the median time to decision.
+        Index("ix_requests_decided_at", "decided_at"),
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from storage.models import (
     AccessRequest,
@@ -114,13 +114,15 @@ def admins(session: Session) -> list[Person]:
 
 
 def load_request(session: Session, request_id: str) -> AccessRequest | None:
+    """Load a request with everything its snapshot shows, in a few statements."""
     return session.scalars(
         select(AccessRequest)
         .where(AccessRequest.id == request_id)
         .options(
-            selectinload(AccessRequest.organization).selectinload(Organization.npis),
-            selectinload(AccessRequest.requester),
-            selectinload(AccessRequest.decided_by),
+            joinedload(AccessRequest.organization).selectinload(Organization.npis),
+            joinedload(AccessRequest.requester).selectinload(Person.accounts),
+            joinedload(AccessRequest.decided_by).selectinload(Person.accounts),
+            joinedload(AccessRequest.revoked_by).selectinload(Person.accounts),
         )
     ).first()
 

@@ -47,7 +47,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
 
 
 def search_organizations(ctx: SlackContext, query: str) -> list[OrganizationInfo]:
-    with ctx.services.db.transaction() as session:
+    with ctx.services.db.read() as session:
         found = repo.organizations(session, search=query, limit=blocks.MAX_OPTIONS)
         return [OrganizationInfo.of(o) for o in found]
 

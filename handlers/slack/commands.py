@@ -73,7 +73,7 @@ async def _reply_error(ack: AsyncAck, respond: AsyncRespond, text: str) -> None:
 
 
 def load_organizations(ctx: SlackContext) -> tuple[list[OrganizationInfo], int]:
-    with ctx.services.db.transaction() as session:
+    with ctx.services.db.read() as session:
         total = repo.count_organizations(session)
         found = repo.organizations(session, limit=blocks.MAX_OPTIONS)
         return [OrganizationInfo.of(o) for o in found], total

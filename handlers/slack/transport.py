@@ -52,6 +52,11 @@ UNREACHABLE_ERRORS = frozenset(
 
 # chat.postMessage allows about one message per second per channel.
 POST_INTERVAL_SECONDS = 1.0
+# A worker sleeps this long at most for a channel to become free; longer waits go back
+# to the outbox, so one busy channel does not hold up the rest of a batch.
+PACING_SLEEP_LIMIT = 0.25
+# Tries for each continuation of a digest thread before the digest is marked failed.
+DIGEST_PART_ATTEMPTS = 5
 
 
 class SlackTransport:
@@ -94,18 +99,26 @@ class SlackTransport:
 
     # Web API calls ------------------------------------------------------------
 
-    async def _call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Call a Web API method, pacing posts per channel and honouring Retry-After."""
+    async def _call(
+        self, method: str, *, defer_when_busy: bool = True, **params: Any
+    ) -> dict[str, Any]:
+        """Call a Web API method, pacing posts per channel and honouring Retry-After.
+
+        A post to a channel that is not free yet is put back in the outbox when
+        `defer_when_busy`, so the worker moves on to other rows instead of waiting.
+        """
         channel = params.get("channel") if method == "chat.postMessage" else None
         blocked_until = self._method_blocked_until.get(method)
         if blocked_until is not None:
             blocked = (blocked_until - self.store.clock.now()).total_seconds()
             if blocked > 0:
-                raise DeliveryError("ratelimited", retry_after=blocked)
+                raise DeliveryError("ratelimited", retry_after=blocked, counts_as_attempt=False)
         if method == "chat.postMessage" and channel:
             lock = self._channel_locks.setdefault(channel, asyncio.Lock())
             async with lock:
                 wait = self._channel_next_post.get(channel, 0.0) - time.monotonic()
+                if wait > PACING_SLEEP_LIMIT and defer_when_busy:
+                    raise DeliveryError("paced", retry_after=wait, counts_as_attempt=False)
                 if wait > 0:
                     await asyncio.sleep(wait)
                 self._channel_next_post[channel] = time.monotonic() + self.post_interval
@@ -124,7 +137,9 @@ class SlackTransport:
                 self._method_blocked_until[method] = self.store.clock.now() + dt.timedelta(
                     seconds=retry_after
                 )
-                raise DeliveryError("ratelimited", retry_after=retry_after) from error
+                raise DeliveryError(
+                    "ratelimited", retry_after=retry_after, counts_as_attempt=False
+                ) from error
             if status >= 500:
                 raise DeliveryError(f"http_{status}") from error
             raise DeliveryError(code, permanent=code in PERMANENT_ERRORS) from error
@@ -251,10 +266,35 @@ class SlackTransport:
             raise DeliveryError("no_admin_channel", permanent=True)
         messages = render_digest(item.payload)
         thread_ts: str | None = None
-        for message in messages:
+        for index, message in enumerate(messages):
             params = dict(message)
             if thread_ts:
                 params["thread_ts"] = thread_ts
-            response = await self._call("chat.postMessage", channel=item.channel, **params)
-            # NOTE: if a later part fails, the retry posts the whole digest again.
-            thread_ts = thread_ts or str(response.get("ts"))
+            if index == 0:
+                # A failure here leaves nothing posted, so the whole row can be retried.
+                response = await self._call("chat.postMessage", channel=item.channel, **params)
+                thread_ts = str(response.get("ts"))
+            else:
+                await self._post_thread_part(item, params)
+
+    async def _post_thread_part(self, item: OutboxItem, params: dict[str, Any]) -> None:
+        """Post one continuation of the digest, retrying in place.
+
+        Retrying the outbox row would post the digest's first message a second time, so
+        a continuation waits out rate limits and server errors here, a few times.
+        """
+        for attempt in range(DIGEST_PART_ATTEMPTS):
+            try:
+                await self._call(
+                    "chat.postMessage", channel=item.channel, defer_when_busy=False, **params
+                )
+                return
+            except DeliveryError as error:
+                if error.permanent or attempt == DIGEST_PART_ATTEMPTS - 1:
+                    log.warning(
+                        "digest continuation failed outbox=%s error=%s", item.id, error.code
+                    )
+                    raise DeliveryError(
+                        f"digest_incomplete: {error.code}", permanent=True
+                    ) from error
+                await asyncio.sleep(min(30.0, error.retry_after or 2.0**attempt))

@@ -104,3 +104,63 @@ def test_schema_comparison_sees_missing_index(empty_database: Database) -> None:
     differences = _schema_differences(empty_database)
 
     assert [d[0] for d in differences] == ["add_index"]  # type: ignore[index]
+
+
+def _revisions() -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+@pytest.mark.parametrize("start", _revisions()[:-1] or ["base"])
+def test_upgrade_from_earlier_revision(empty_database: Database, start: str) -> None:
+    """A database left at any earlier revision, with rows in it, upgrades to head."""
+    from storage.db import upgrade
+
+    upgrade(empty_database.engine, start)
+    with empty_database.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO people (name, email, is_admin, created_at) "
+            "VALUES ('Ada', 'ada@example.org', false, CURRENT_TIMESTAMP)"
+        )
+
+    empty_database.upgrade()
+
+    assert current_revision(empty_database.engine) == head_revision()
+    assert _schema_differences(empty_database) == []
+    with empty_database.engine.connect() as connection:
+        emails = connection.exec_driver_sql("SELECT email FROM people").scalars().all()
+    assert emails == ["ada@example.org"]
+
+
+def test_concurrent_upgrades_apply_once(empty_database: Database) -> None:
+    """Replicas starting at once against a new database: one migrates, the others wait."""
+    import threading
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def start_replica() -> None:
+        replica = Database(empty_database.url)
+        try:
+            barrier.wait()
+            replica.upgrade()
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+        finally:
+            replica.dispose()
+
+    threads = [threading.Thread(target=start_replica) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [repr(e) for e in errors] == []
+    assert current_revision(empty_database.engine) == head_revision()
+    with empty_database.transaction() as session:
+        heads = session.execute(select(AuditHead.id)).all()
+    assert len(heads) == 1

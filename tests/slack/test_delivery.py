@@ -56,12 +56,22 @@ def status_of(stack: LocalStack, request_id: str) -> str:
     return str(request.status)
 
 
+async def rate_limited_row(stack: LocalStack, request_id: str) -> OutboxRow:
+    """Wait until the request's card update has met a 429; that uses up no attempt."""
+
+    def deferred() -> OutboxRow | None:
+        rows = outbox_rows(stack, request_id, "update_card")
+        return rows[0] if rows and rows[0].last_error == "ratelimited" else None
+
+    return await stack.slack.wait_for(deferred)
+
+
 async def test_rate_limit_waits_retry_after(stack: LocalStack, clock: FixedClock) -> None:
     request_id, card = await approve_only_card(stack)
     stack.slack.fail_next("chat.update", status=429, retry_after=30)
     await stack.sender.click(DANA, card, "request_approve")
-    row = await update_row(stack, request_id, attempts=1)
-    assert row.last_error == "ratelimited"
+    row = await rate_limited_row(stack, request_id)
+    assert row.attempts == 0
     assert row.next_attempt_at == clock.now() + dt.timedelta(seconds=30)
 
 
@@ -69,7 +79,7 @@ async def test_rate_limit_holds_update_until_due(stack: LocalStack, clock: Fixed
     request_id, card = await approve_only_card(stack)
     stack.slack.fail_next("chat.update", status=429, retry_after=30)
     await stack.sender.click(DANA, card, "request_approve")
-    await update_row(stack, request_id, attempts=1)
+    await rate_limited_row(stack, request_id)
     clock.advance(dt.timedelta(seconds=29))
     await stack.deliver()
     assert len(stack.slack.calls("chat.update")) == 1
@@ -80,12 +90,12 @@ async def test_rate_limit_update_arrives(stack: LocalStack, clock: FixedClock) -
     request_id, card = await approve_only_card(stack)
     stack.slack.fail_next("chat.update", status=429, retry_after=30)
     await stack.sender.click(DANA, card, "request_approve")
-    await update_row(stack, request_id, attempts=1)
+    await rate_limited_row(stack, request_id)
     clock.advance(dt.timedelta(seconds=30))
     await stack.deliver()
     updated = await wait_for_card_text(stack, card, "Approved")
     assert "request_approve" not in blocks_text(updated)
-    row = await update_row(stack, request_id, attempts=2)
+    row = await update_row(stack, request_id, attempts=1)
     assert row.status == "sent"
 
 
