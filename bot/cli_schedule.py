@@ -113,7 +113,9 @@ def describe_sweep(report: SweepReport, timezone: str) -> str:
         f"sweep as of {local:%Y-%m-%d %H:%M %Z}: "
         f"{len(report.reminders)} reminder(s) queued covering {report.reminded_requests} "
         f"request(s), {len(report.escalations)} escalation(s), "
-        f"{len(report.expired)} request(s) expired; "
+        f"{len(report.expired)} request(s) expired, "
+        f"{len(report.invitations_reminded)} invitation reminder(s), "
+        f"{len(report.invitations_expired)} invitation(s) expired; "
         f"{report.organizations_open} organization(s) in business hours"
     )
 

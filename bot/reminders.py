@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot.calendar import BUSINESS_DAY, BusinessCalendar, calendar_for
 from bot.domain import DEFAULT_TIMEZONE, RequestKind, Role, Status
+from bot.invitations import sweep_invitations
 from bot.outbox import Kind
 from bot.policy import ADMIN_DECIDES, APPROVER_ROLES
 from bot.services import Services
@@ -106,6 +107,8 @@ class SweepReport:
     # Organizations inside business hours at `as_of`. Reminders and escalations go only
     # to their requests.
     organizations_open: int = 0
+    invitations_expired: list[str] = field(default_factory=list)
+    invitations_reminded: list[str] = field(default_factory=list)
 
     @property
     def reminded_requests(self) -> int:
@@ -113,7 +116,11 @@ class SweepReport:
 
     @property
     def queued_messages(self) -> int:
-        return sum(len(r.platforms) for r in self.reminders) + len(self.escalations)
+        return (
+            sum(len(r.platforms) for r in self.reminders)
+            + len(self.escalations)
+            + len(self.invitations_reminded)
+        )
 
 
 # Timing and reachability, shared with the digest -------------------------------------
@@ -328,6 +335,9 @@ def run_sweep(services: Services, at: dt.datetime | None = None) -> SweepReport:
     at = at or services.clock.now()
     report = SweepReport(as_of=at)
     report.expired = expire_due_requests(services, at)
+    invitations = sweep_invitations(services, at)
+    report.invitations_expired = invitations.get("expired", [])
+    report.invitations_reminded = invitations.get("reminded", [])
 
     with services.db.transaction() as session:
         organizations = load_organization_timings(session)

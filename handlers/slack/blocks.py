@@ -267,6 +267,12 @@ def help_blocks() -> list[Block]:
             "• `/access pending`: requests waiting for your decision, with buttons",
             "• `/access show REQ-XXXXX`: every detail of one request",
             "• `/access withdraw REQ-XXXXX`: withdraw your own pending request",
+            "• `/access invite @person DO|staff [organization]`: invite someone "
+            "(officials only: an AO invites DOs; an AO or DO invites staff)",
+            "• `/access remove @person DO|staff|surrogate [organization] REASON`: remove "
+            "someone's role (officials only; an admin removes an AO)",
+            "• `/access people [organization]`: the organization's officials, staff and "
+            "surrogates (officials and admins)",
             "• `/access digest`: the admins' digest (admins only)",
             "• `/access help`: this message",
         ]

@@ -268,6 +268,8 @@ async def remove_reply(
 
     invitations = ctx.services.invitations
     organization_text, reason = await ctx.run(invitations.split_organization, remainder)
+    # Slack sends &, < and > in a command's text as entities; store the reason as typed.
+    reason = reason.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     if not reason:
         return {"text": f"{MISSING_REASON_MESSAGE} {REMOVE_USAGE}"}
     team_id = body.get("team_id")
