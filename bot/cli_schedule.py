@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bot.calendar import zone
 from bot.clock import Clock, FixedClock
 from bot.delivery import Deliverer, DeliveryStore, Transport
-from bot.digest import build_digest, format_digest_text
+from bot.digest import build_digest, format_digest_text, queue_daily_digest
 from bot.reminders import SweepReport, run_sweep
 from bot.services import Services
 from bot.settings import ConfigurationError
@@ -45,6 +45,12 @@ def add_schedule_commands(commands: Any) -> None:
     digest = commands.add_parser("digest", help="show the admins' daily digest")
     digest.add_argument(
         "--print", dest="print_digest", action="store_true", help="print the digest as text"
+    )
+    digest.add_argument(
+        "--send",
+        action="store_true",
+        help="queue today's digest for the admin channel unless it was already queued today "
+        "or it is before COSIGNER_DIGEST_TIME, then deliver it (Slack, with SLACK_BOT_TOKEN)",
     )
     digest.add_argument("--at", metavar="ISO-TIME", help=AT_HELP)
 
@@ -129,7 +135,9 @@ def _waiting(services: Services, platform: str | None = None) -> int:
         return session.scalar(query) or 0
 
 
-def build_slack_transport(services: Services, clock: Clock) -> Transport:
+def build_slack_transport(
+    services: Services, clock: Clock, *, defer_busy_channels: bool = True
+) -> Transport:
     """Build the Slack transport from the settings. Raises ImportError if it is missing."""
     from slack_sdk.web.async_client import AsyncWebClient
 
@@ -138,7 +146,7 @@ def build_slack_transport(services: Services, clock: Clock) -> Transport:
     settings = services.settings
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     store = DeliveryStore(services.db, clock, tuple(services.workflow.config.platforms))
-    transport: Transport = SlackTransport(client, store)
+    transport: Transport = SlackTransport(client, store, defer_busy_channels=defer_busy_channels)
     return transport
 
 
@@ -156,7 +164,7 @@ def deliver_queued(services: Services) -> int:
         return 0
 
     async def deliver() -> Deliverer:
-        transport = build_slack_transport(services, services.clock)
+        transport = build_slack_transport(services, services.clock, defer_busy_channels=False)
         deliverer = Deliverer(
             services.db,
             services.clock,
@@ -187,16 +195,28 @@ def deliver_queued(services: Services) -> int:
 
 
 def run_digest(args: argparse.Namespace, services: Services) -> int:
-    if not args.print_digest:
+    if not args.print_digest and not args.send:
         print(
-            "error: nothing to do: `cosigner digest --print` prints the digest; "
-            "the scheduler posts it to the admin channel each day",
+            "error: nothing to do: `cosigner digest --print` prints the digest and "
+            "`cosigner digest --send` posts today's to the admin channel",
             file=sys.stderr,
         )
         return 2
     ok, services = _parse_at_or_report(args, services)
     if not ok:
         return 2
+    if args.send:
+        day = queue_daily_digest(services)
+        if day is None:
+            print(
+                "no digest queued: today's was already queued, or it is before "
+                f"{services.settings.digest_time} {services.settings.digest_timezone}"
+            )
+        else:
+            print(f"digest for {day.isoformat()} queued")
+        status = deliver_queued(services)
+        if not args.print_digest:
+            return status
     digest = build_digest(services, organization_limit=None)
     sys.stdout.write(format_digest_text(digest))
     return 0

@@ -70,10 +70,14 @@ class SlackTransport:
         store: DeliveryStore,
         *,
         post_interval: float = POST_INTERVAL_SECONDS,
+        defer_busy_channels: bool = True,
     ) -> None:
         self.client = client
         self.store = store
         self.post_interval = post_interval
+        # A one-shot command on a fixed clock sleeps for a busy channel instead, because
+        # a row put back for later would never come due while the clock stands still.
+        self.defer_busy_channels = defer_busy_channels
         self._channel_next_post: dict[str, float] = {}
         # The time on the store's clock when each rate-limited method may be called again.
         # The outbox schedules retries on that clock, so this must use it too.
@@ -117,7 +121,7 @@ class SlackTransport:
             lock = self._channel_locks.setdefault(channel, asyncio.Lock())
             async with lock:
                 wait = self._channel_next_post.get(channel, 0.0) - time.monotonic()
-                if wait > PACING_SLEEP_LIMIT and defer_when_busy:
+                if wait > PACING_SLEEP_LIMIT and defer_when_busy and self.defer_busy_channels:
                     raise DeliveryError("paced", retry_after=wait, counts_as_attempt=False)
                 if wait > 0:
                     await asyncio.sleep(wait)

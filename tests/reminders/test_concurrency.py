@@ -87,3 +87,74 @@ def test_two_processes_act_once(office: Office, settings: Settings) -> None:
             )
         )
     assert expired_entries == 1
+
+
+def _start_tick(settings: Settings, slack_api_url: str, *arguments: str) -> Any:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "COSIGNER_", "DATABASE_"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": settings.database_url,
+            "SLACK_BOT_TOKEN": "xoxb-local",
+            "SLACK_SIGNING_SECRET": "local-signing-secret",
+            "SLACK_API_URL": slack_api_url,
+            "COSIGNER_ADMIN_CHANNEL": "C0ADMINS",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *arguments],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_two_real_processes_send_once(
+    office: Office, settings: Settings, database_url: str
+) -> None:
+    """Two `cosigner` processes tick at once on PostgreSQL: each message goes out once."""
+    import pytest
+
+    from handlers.slack.localslack import LocalSlack, LocalSlackThread
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several processes share one database only on PostgreSQL")
+    requests = [
+        office.submit(office.riverbend, new_york(2026, 12, 2, 10, minute)) for minute in range(3)
+    ]
+    local = LocalSlack(bot_token="xoxb-local")
+    local.add_channel("C0ADMINS", "cosigner-admins")
+    local.add_user("U0DANA", "dana", "dana.whitfield@riverbend.example")
+    local.add_user("U0MARCUS", "marcus", "marcus.lee@riverbend.example")
+    with LocalSlackThread(local) as running:
+        at = "2026-12-03T10:05:00-05:00"
+        for arguments in (("reminders", "run", "--at", at), ("digest", "--send", "--at", at)):
+            processes = [_start_tick(settings, running.api_url, *arguments) for _ in range(2)]
+            outputs = [process.communicate(timeout=120)[0] for process in processes]
+            assert [process.returncode for process in processes] == [0, 0], outputs
+
+        reminders = Counter(
+            message.channel
+            for message in local.messages()
+            if message.channel != "C0ADMINS"
+            and all(request_id in str(message.blocks) for request_id in requests)
+        )
+        digests = [m for m in local.messages("C0ADMINS") if m.thread_ts is None]
+
+    assert sorted(reminders) == sorted(
+        [local.dm_channel_id("U0DANA"), local.dm_channel_id("U0MARCUS")]
+    )
+    assert set(reminders.values()) == {1}
+    assert len(digests) == 1
+    assert len(office.reminders()) == 2
+    assert len(office.outbox("digest")) == 1
