@@ -227,7 +227,8 @@ def validate_timezone(text: str) -> str:
 
 
 def validate_products(values: list[str] | tuple[str, ...]) -> list[str]:
-    products: list[str] = []
+    """Return the named products upper-cased, without repeats, in PECOS, NPPES, EHR order."""
+    products: list[Product] = []
     for value in values:
         try:
             product = Product(value.strip().upper())
@@ -238,4 +239,5 @@ def validate_products(values: list[str] | tuple[str, ...]) -> list[str]:
             ) from None
         if product not in products:
             products.append(product)
-    return [str(p) for p in sorted(products, key=list(Product).index)]
+    order = list(Product)
+    return [str(product) for product in sorted(products, key=order.index)]

@@ -1,4 +1,4 @@
-"""Cosigner's real web server wired to a local Slack on loopback, for the demo, tests and benchmarks.
+"""Cosigner's real web server wired to a local Slack on loopback, for the demo and tests.
 
 Everything here is the production path (Bolt over HTTP with signed requests, the
 database, the outbox and the Slack transport); only Slack itself is the local one.

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.clock import Clock
@@ -24,8 +26,8 @@ from bot.domain import (
     validate_email,
     validate_name,
     validate_npi,
-    validate_tin,
     validate_timezone,
+    validate_tin,
 )
 from storage import repo
 from storage.db import Database
@@ -80,7 +82,7 @@ def parse(data: bytes, report: ImportReport) -> list[RosterRow]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         # error.object is the data after any byte order mark, and error.start indexes it.
-        decoded: bytes = error.object  # type: ignore[assignment]
+        decoded: bytes = error.object
         offset = len(data) - len(decoded) + error.start
         bad_line = decoded[: error.start].count(b"\n") + 1
         report.errors.append(
@@ -154,7 +156,7 @@ def parse(data: bytes, report: ImportReport) -> list[RosterRow]:
 def _parse_row(line: int, values: dict[str, str], report: ImportReport) -> RosterRow | None:
     problems: list[str] = []
 
-    def check(func, value: str, *args: str) -> str:  # type: ignore[no-untyped-def]
+    def check(func: Callable[..., object], value: str, *args: str) -> str:
         try:
             return str(func(value, *args))
         except ValidationError as error:
@@ -250,7 +252,7 @@ class RosterImporter:
                 session.rollback()
         return report
 
-    def _write(self, session, rows: list[RosterRow], report: ImportReport) -> None:  # type: ignore[no-untyped-def]
+    def _write(self, session: Session, rows: list[RosterRow], report: ImportReport) -> None:
         now = self.clock.now()
         organizations: dict[str, Organization] = {}
         # Group the file's NPIs by organization (legal name and TIN).

@@ -66,8 +66,12 @@ def build_runtime(
     metrics = Metrics()
     client = slack_client or slack_client_for(settings)
     store = DeliveryStore(services.db, services.clock, tuple(services.workflow.config.platforms))
-    transport_options = {} if post_interval is None else {"post_interval": post_interval}
-    transports: dict[str, Transport] = {"slack": SlackTransport(client, store, **transport_options)}
+    slack = (
+        SlackTransport(client, store)
+        if post_interval is None
+        else SlackTransport(client, store, post_interval=post_interval)
+    )
+    transports: dict[str, Transport] = {"slack": slack}
     deliverer = Deliverer(
         services.db,
         services.clock,

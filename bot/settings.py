@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         return frozenset(t.strip() for t in self.slack_team_ids.split(",") if t.strip())
 
     def require_slack(self) -> None:
-        """Raise ConfigurationError naming the first Slack secret that is missing or a placeholder."""
+        """Raise ConfigurationError naming the first Slack secret missing or left a placeholder."""
         required = [
             ("SLACK_BOT_TOKEN", self.slack_bot_token),
             ("SLACK_SIGNING_SECRET", self.slack_signing_secret),
