@@ -1270,7 +1270,7 @@ class Invitations:
                 "removed_by_id": actor.id if actor else None,
             },
         )
-        self._update_lost_authority_cards(session, outbox, person, organization.id, roles_before)
+        outbox.update_cards_of_lost_authority(person, organization.id, roles_before)
 
         alerted = False
         if Role.AO in revoked_roles and not _has_reachable_ao(session, organization.id):
@@ -1292,31 +1292,6 @@ class Invitations:
             roles=revoked_roles,
             alerted_admins=alerted,
         )
-
-    def _update_lost_authority_cards(
-        self,
-        session: Session,
-        outbox: OutboxWriter,
-        person: Person,
-        organization_id: int,
-        roles_before: frozenset[Role],
-    ) -> None:
-        """Queue updates of the person's cards for pending requests they may no longer decide."""
-        roles_after = _roles_of(session, person.id, organization_id)
-        if not roles_before & OFFICIAL_ROLES or roles_after == roles_before:
-            return
-        for request in repo.pending_requests(session, [organization_id]):
-            kind = RequestKind(request.kind)
-            is_requester = request.requester_id == person.id
-            could = check_authority(
-                kind, roles_before, is_admin=person.is_admin, is_requester=is_requester
-            )
-            can = check_authority(
-                kind, roles_after, is_admin=person.is_admin, is_requester=is_requester
-            )
-            if could.allowed and not can.allowed:
-                cards = [c for c in repo.cards_of(session, request.id) if c.person_id == person.id]
-                outbox.update_cards(cards)
 
     def _alert_no_ao(self, outbox: OutboxWriter, organization: Organization) -> bool:
         platforms = outbox.to_admins(

@@ -15,6 +15,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.domain import RequestKind, Role
+from bot.policy import check_authority
 from storage import repo
 from storage.models import Card, OutboxMessage, Person
 
@@ -142,3 +144,28 @@ class OutboxWriter:
                 request_id=card.request_id,
                 invitation_id=card.invitation_id,
             )
+
+    def update_cards_of_lost_authority(
+        self, person: Person, organization_id: int, roles_before: frozenset[Role]
+    ) -> None:
+        """Queue updates of a person's cards for pending requests they may no longer decide.
+
+        The card renderer then shows that this approver no longer holds the role.
+        """
+        roles_after = frozenset(
+            Role(r) for r in repo.active_roles(self.session, person.id, organization_id)
+        )
+        if not roles_before & {Role.AO, Role.DO} or roles_after == roles_before:
+            return
+        for request in repo.pending_requests(self.session, [organization_id]):
+            kind = RequestKind(request.kind)
+            is_requester = request.requester_id == person.id
+            could = check_authority(
+                kind, roles_before, is_admin=person.is_admin, is_requester=is_requester
+            )
+            can = check_authority(
+                kind, roles_after, is_admin=person.is_admin, is_requester=is_requester
+            )
+            if could.allowed and not can.allowed:
+                cards = repo.cards_of(self.session, request.id)
+                self.update_cards([card for card in cards if card.person_id == person.id])

@@ -557,6 +557,10 @@ class Workflow:
                 session.expire_all()
                 current = RequestInfo.of(repo.load_request(session, request_id))  # type: ignore[arg-type]
                 return Result(Outcome.ALREADY_DECIDED, describe_decision(current), request=current)
+            roles_before = frozenset(
+                Role(r)
+                for r in repo.active_roles(session, request.requester_id, request.organization_id)
+            )
             if won.grant_id is not None:
                 session.execute(
                     update(Grant)
@@ -577,6 +581,10 @@ class Workflow:
             outbox.update_cards(repo.cards_of(session, request_id))
             outbox.to_person(
                 request.requester, Kind.NOTIFY, request_id=request_id, payload={"event": "revoked"}
+            )
+            # A revoked AO or DO can no longer decide; their open cards say so.
+            outbox.update_cards_of_lost_authority(
+                request.requester, request.organization_id, roles_before
             )
             session.flush()
             session.expire_all()
