@@ -35,6 +35,11 @@ class Kind(StrEnum):
     REMOVAL_NOTICE = "removal_notice"
 
 
+# Invitations and removals are answered in Slack only; the Teams front end has no
+# Accept and Decline for them. Slack finds a person by email when no account is linked.
+SLACK_ONLY_KINDS = frozenset({Kind.POST_INVITATION, Kind.INVITATION_NOTICE, Kind.REMOVAL_NOTICE})
+
+
 class OutboxWriter:
     """Adds outbox rows for the enabled platforms."""
 
@@ -112,6 +117,9 @@ class OutboxWriter:
     ) -> list[str]:
         """Add one row per platform the person is reached on; return those platforms."""
         platforms = self.platforms_for(person)
+        if kind in SLACK_ONLY_KINDS:
+            reachable = "slack" in platforms or ("slack" in self.platforms and person.email)
+            platforms = ["slack"] if reachable else []
         for platform in platforms:
             self.add(
                 platform,
