@@ -29,6 +29,7 @@ def entry_hash(
     *,
     seq: int,
     at: dt.datetime,
+    actor_id: int | None,
     actor: str,
     action: str,
     request_id: str | None,
@@ -40,6 +41,7 @@ def entry_hash(
         {
             "seq": seq,
             "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "actor_id": actor_id,
             "actor": actor,
             "action": action,
             "request_id": request_id,
@@ -80,6 +82,7 @@ def append(
     digest = entry_hash(
         seq=seq,
         at=at,
+        actor_id=actor_id,
         actor=actor,
         action=action,
         request_id=request_id,
@@ -138,6 +141,7 @@ def verify(session: Session, batch_size: int = 5000) -> VerifyResult:
         recomputed = entry_hash(
             seq=entry.seq,
             at=entry.at,
+            actor_id=entry.actor_id,
             actor=entry.actor,
             action=entry.action,
             request_id=entry.request_id,
@@ -185,6 +189,7 @@ def _entries_in_order(session: Session, batch_size: int) -> Iterator[AuditEntry]
 EXPORT_FIELDS = (
     "seq",
     "at",
+    "actor_id",
     "actor",
     "action",
     "request_id",
@@ -210,6 +215,7 @@ def export_row(entry: AuditEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
         "at": entry.at.isoformat(timespec="microseconds"),
+        "actor_id": entry.actor_id,
         "actor": entry.actor,
         "action": entry.action,
         "request_id": entry.request_id,

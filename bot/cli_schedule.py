@@ -206,6 +206,14 @@ def run_digest(args: argparse.Namespace, services: Services) -> int:
     if not ok:
         return 2
     if args.send:
+        config = services.workflow.config
+        if not any(config.admin_channels.get(p) for p in config.platforms):
+            print(
+                "error: no admin channel is configured: set COSIGNER_ADMIN_CHANNEL to the "
+                "Slack channel id (C…) that should receive the digest",
+                file=sys.stderr,
+            )
+            return 2
         day = queue_daily_digest(services)
         if day is None:
             print(

@@ -595,6 +595,11 @@ def queue_daily_digest(services: Services, at: dt.datetime | None = None) -> dt.
     """
     at = at or services.clock.now()
     settings = services.settings
+    config = services.workflow.config
+    if not any(config.admin_channels.get(p) for p in config.platforms):
+        # Nothing is marked, so the day's digest goes out once a channel is configured.
+        log.warning("digest not queued: no admin channel is configured (COSIGNER_ADMIN_CHANNEL)")
+        return None
     local = at.astimezone(zone(settings.digest_timezone))
     if local.time() < parse_digest_time(settings.digest_time):
         return None
@@ -606,16 +611,12 @@ def queue_daily_digest(services: Services, at: dt.datetime | None = None) -> dt.
     # Built outside the claiming transaction, so that a slow build holds no lock. Two
     # processes may both build it, and the claim below lets only one of them queue it.
     digest = build_digest(services, at)
-    config = services.workflow.config
     with services.db.transaction() as session:
         if not insert_marks(session, [(key, {"pending": digest.pending_total})], at):
             return None
         writer = OutboxWriter(session, at, config.platforms, config.admin_channels)
         platforms = writer.to_admins(Kind.DIGEST, payload=digest.to_payload(), dedupe_key=key)
-    if platforms:
-        log.info("digest queued day=%s platforms=%s", day, ",".join(platforms))
-    else:
-        log.warning("digest recorded but not sent: no admin channel is configured day=%s", day)
+    log.info("digest queued day=%s platforms=%s", day, ",".join(platforms))
     return day
 
 

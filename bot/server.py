@@ -191,6 +191,11 @@ async def _stop_background(app: web.Application) -> None:
 def serve(settings: Settings, *, scheduler: bool = True) -> int:
     """Run `cosigner serve` until SIGINT or SIGTERM."""
     settings.require_slack()
+    if not settings.admin_channel:
+        log.warning(
+            "COSIGNER_ADMIN_CHANNEL is not set: escalations, alerts and the daily digest "
+            "have nowhere to go until it is"
+        )
     services = Services.build(settings)
     runtime = build_runtime(services, run_scheduler=scheduler)
     try:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 
 from bot import audit
 from bot.services import Services
-from storage.models import AuditEntry
+from storage.models import AuditEntry, Person
 from tests.conftest import START
 from tests.core.conftest import SampleRoster
 from tests.core.support import audit_count, submit
@@ -92,6 +92,24 @@ def test_verify_detects_edited_actor(sample: SampleRoster) -> None:
     result = _verify(services)
 
     assert result.first_bad_seq == 3
+
+
+def test_verify_detects_edited_actor_id(sample: SampleRoster) -> None:
+    services = sample.services
+    _activity(sample)
+    with services.db.transaction() as session:
+        decided = session.scalars(
+            select(AuditEntry).where(AuditEntry.actor_id.is_not(None)).order_by(AuditEntry.seq)
+        ).first()
+        assert decided is not None
+        seq = decided.seq
+        # Another real person, so the foreign key still holds: only the chain can tell.
+        other = session.scalar(select(Person.id).where(Person.id != decided.actor_id).limit(1))
+        session.execute(update(AuditEntry).where(AuditEntry.seq == seq).values(actor_id=other))
+
+    result = _verify(services)
+
+    assert result.first_bad_seq == seq
 
 
 def test_verify_detects_deleted_middle_entry(sample: SampleRoster) -> None:
