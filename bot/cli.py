@@ -38,7 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     roster_import = roster_commands.add_parser(
         "import", help="import a CSV of officials (all or nothing)"
     )
-    roster_import.add_argument("file", type=Path, help="CSV: organization,tin,npi,role,name,email")
+    roster_import.add_argument(
+        "file",
+        type=Path,
+        help="CSV with the header organization,tin,npi,role,name,email and an optional "
+        "timezone column",
+    )
+    roster_import.add_argument(
+        "--restore-revoked",
+        action="store_true",
+        help="grant again the roles that were revoked since an earlier import",
+    )
     roster_show = roster_commands.add_parser("show", help="list organizations and their officials")
     roster_show.add_argument("npi", nargs="?", help="show only the organization with this NPI")
 
@@ -140,6 +150,7 @@ def run_db(args: argparse.Namespace, services: Services) -> int:
 
 def run_roster(args: argparse.Namespace, services: Services) -> int:
     if args.roster_command == "import":
+        services.roster.restore_revoked = args.restore_revoked
         report = services.roster.import_file(args.file)
         for warning in report.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -152,7 +163,9 @@ def run_roster(args: argparse.Namespace, services: Services) -> int:
                 file=sys.stderr,
             )
             return 1
-        if not report.changed:
+        if report.rows == 0:
+            print("the file has a header but no rows: nothing to import")
+        elif not report.changed:
             print(f"{report.rows} row(s) read; everything was already imported, nothing changed")
         else:
             print(

@@ -49,7 +49,8 @@ class RosterRow:
     role: Role
     name: str
     email: str
-    timezone: str
+    # None when the row leaves the timezone out: an existing organization keeps its own.
+    timezone: str | None
 
 
 @dataclass
@@ -150,7 +151,17 @@ def parse(data: bytes, report: ImportReport) -> list[RosterRow]:
         )
     report.rows = len(rows)
     _check_consistency(rows, report)
+    report.errors.sort(key=_line_number)
     return rows
+
+
+def _line_number(message: str) -> int:
+    """Return the line number a message starts with, so errors print in file order."""
+    if message.startswith("line "):
+        number = message[5:].split(":", 1)[0]
+        if number.isdigit():
+            return int(number)
+    return 0
 
 
 def _parse_row(line: int, values: dict[str, str], report: ImportReport) -> RosterRow | None:
@@ -168,7 +179,11 @@ def _parse_row(line: int, values: dict[str, str], report: ImportReport) -> Roste
     )
     tin = check(validate_tin, values["tin"])
     npi = check(validate_npi, values["npi"])
-    name = check(validate_name, values["name"], "name")
+    if values["name"].strip():
+        name = check(validate_name, values["name"], "name")
+    else:
+        name = ""
+        problems.append("name is missing: give the official's full name as in PECOS")
     email = check(validate_email, values["email"]) if values["email"].strip() else ""
     if not values["email"].strip():
         problems.append("email is missing: every official needs an email so the bot can find them")
@@ -179,7 +194,8 @@ def _parse_row(line: int, values: dict[str, str], report: ImportReport) -> Roste
             f"role {values['role'].strip()!r} is unknown: use AO (Authorized Official) "
             "or DO (Delegated Official)"
         )
-    timezone = check(validate_timezone, values.get("timezone", "") or DEFAULT_TIMEZONE)
+    timezone_text = (values.get("timezone") or "").strip()
+    timezone = check(validate_timezone, timezone_text) if timezone_text else None
     if problems:
         report.errors.extend(f"line {line}: {problem}" for problem in problems)
         return None
@@ -198,7 +214,7 @@ def _check_consistency(rows: list[RosterRow], report: ImportReport) -> None:
                 f"{first.line} ({first.organization}, TIN {mask_tin(first.tin)}): "
                 "an NPI belongs to one organization only"
             )
-        elif first.timezone != row.timezone:
+        elif first.timezone and row.timezone and first.timezone != row.timezone:
             report.errors.append(
                 f"line {row.line}: timezone {row.timezone} differs from {first.timezone} on line "
                 f"{first.line} for the same organization: use one timezone"
@@ -211,10 +227,28 @@ def _check_consistency(rows: list[RosterRow], report: ImportReport) -> None:
             )
 
 
+def _revoked_grant(
+    session: Session, person_id: int, organization_id: int, role: str
+) -> Grant | None:
+    return session.scalars(
+        select(Grant)
+        .where(
+            Grant.person_id == person_id,
+            Grant.organization_id == organization_id,
+            Grant.role == role,
+            Grant.revoked_at.is_not(None),
+        )
+        .order_by(Grant.revoked_at.desc())
+        .limit(1)
+    ).first()
+
+
 class RosterImporter:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, restore_revoked: bool = False) -> None:
         self.db = db
         self.clock = clock
+        # Grant again a role that was revoked since an earlier import named it.
+        self.restore_revoked = restore_revoked
 
     def import_file(self, path: Path) -> ImportReport:
         report = ImportReport()
@@ -283,19 +317,22 @@ class RosterImporter:
                     "check the NPI and TIN"
                 )
                 continue
+            timezone = next((r.timezone for r in group if r.timezone), None)
             if organization is None:
                 organization = Organization(
-                    legal_name=legal_name, tin=tin, timezone=group[0].timezone, created_at=now
+                    legal_name=legal_name,
+                    tin=tin,
+                    timezone=timezone or DEFAULT_TIMEZONE,
+                    created_at=now,
                 )
                 session.add(organization)
                 session.flush()
                 report.organizations_created += 1
-            elif (organization.legal_name, organization.timezone) != (
-                legal_name,
-                group[0].timezone,
+            elif organization.legal_name != legal_name or (
+                timezone is not None and organization.timezone != timezone
             ):
                 organization.legal_name = legal_name
-                organization.timezone = group[0].timezone
+                organization.timezone = timezone or organization.timezone
                 report.organizations_updated += 1
             for npi in npis:
                 if npi not in existing:
@@ -318,6 +355,16 @@ class RosterImporter:
             organization = organizations[row.npi]
             roles = repo.active_roles(session, person.id, organization.id)
             if str(row.role) in roles:
+                continue
+            revoked = _revoked_grant(session, person.id, organization.id, str(row.role))
+            if revoked is not None and not self.restore_revoked:
+                assert revoked.revoked_at is not None
+                report.warnings.append(
+                    f"line {row.line}: {row.email} was removed as {row.role} of "
+                    f"{organization.legal_name} on {revoked.revoked_at:%Y-%m-%d} and was not "
+                    "granted the role again: delete the row, or import with --restore-revoked "
+                    "to grant it again"
+                )
                 continue
             grant = Grant(
                 organization_id=organization.id,

@@ -178,3 +178,70 @@ def test_import_writes_audit_entries(services: Services) -> None:
 
     # One entry per role granted, then one for the import.
     assert audit_count(services) == before + 3
+
+
+def test_roster_without_timezone_keeps_existing(services: Services) -> None:
+    with_zone = _roster(HEADER + ",timezone", GRACE + ",America/Denver")
+    assert services.roster.import_bytes(with_zone).ok
+
+    report = services.roster.import_bytes(_roster(HEADER, GRACE, LENA))
+
+    assert report.ok, report.errors
+    with services.db.transaction() as session:
+        organization = repo.organization_by_npi(session, "1245319599")
+        assert organization is not None
+        assert organization.timezone == "America/Denver"
+
+
+def test_roster_empty_timezone_cell_is_no_conflict(services: Services) -> None:
+    report = services.roster.import_bytes(
+        _roster(HEADER + ",timezone", GRACE + ",America/Phoenix", LENA + ",")
+    )
+
+    assert report.ok, report.errors
+
+
+def test_roster_reimport_keeps_revoked_role(services: Services) -> None:
+    assert services.roster.import_bytes(_roster(HEADER, GRACE, LENA)).ok
+    grace = person_id(services, "grace.kim@hilltop.example")
+    organization = organization_id(services, "1245319599")
+    _revoke(services, "lena.park")
+
+    report = services.roster.import_bytes(_roster(HEADER, GRACE, LENA))
+
+    assert report.ok
+    assert report.grants_created == 0
+    assert any("--restore-revoked" in warning for warning in report.warnings)
+    assert "AO" in active_roles(services, grace, organization)
+    lena = person_id(services, "lena.park@hilltop.example")
+    assert "DO" not in active_roles(services, lena, organization)
+
+
+def test_roster_restore_revoked_grants_again(services: Services) -> None:
+    assert services.roster.import_bytes(_roster(HEADER, GRACE, LENA)).ok
+    organization = organization_id(services, "1245319599")
+    _revoke(services, "lena.park")
+    services.roster.restore_revoked = True
+
+    report = services.roster.import_bytes(_roster(HEADER, GRACE, LENA))
+
+    assert report.grants_created == 1
+    lena = person_id(services, "lena.park@hilltop.example")
+    assert "DO" in active_roles(services, lena, organization)
+
+
+def _revoke(services: Services, local_part: str) -> None:
+    """Revoke a person's active grants directly, as an admin's removal does."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from storage.models import Grant
+
+    person = person_id(services, f"{local_part}@hilltop.example")
+    with services.db.transaction() as session:
+        session.execute(
+            update(Grant)
+            .where(Grant.person_id == person, Grant.revoked_at.is_(None))
+            .values(revoked_at=dt.datetime.now(dt.UTC), revoke_reason="Left the practice")
+        )
