@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError as SettingsValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from bot import audit
 from bot.domain import ROLE_LABELS, Role, ValidationError, mask_tin, validate_npi
@@ -101,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Alembic reports every connection's dialect at INFO; keep only its warnings.
+    # Alembic reports every connection's dialect, and APScheduler every job run, at INFO.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "demo":
         from bot.demo import run_demo
 
@@ -116,13 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OperationalError as error:
+        print(database_error(settings, error), file=sys.stderr)
+        return 1
     try:
         return dispatch(args, services)
     except ValidationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OperationalError as error:
+        print(database_error(settings, error), file=sys.stderr)
+        return 1
     finally:
         services.close()
+
+
+def database_error(settings: Settings, error: OperationalError) -> str:
+    """Describe a failed database connection in one line, without the password."""
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    cause = str(error.orig or error).strip().splitlines()[0]
+    return f"error: cannot use the database at {url}: {cause}. Check DATABASE_URL."
 
 
 def dispatch(args: argparse.Namespace, services: Services) -> int:
@@ -232,11 +248,20 @@ def run_audit(args: argparse.Namespace, services: Services) -> int:
         if args.audit_command == "verify":
             result = audit.verify(session)
             if result.ok:
-                print(f"audit log intact: {result.checked} entries verified")
+                noun = "entry" if result.checked == 1 else "entries"
+                print(f"audit log intact: {result.checked} {noun} verified")
+                if result.checked == 0:
+                    url = make_url(services.settings.database_url)
+                    print(
+                        "warning: the audit log is empty; if you expected entries, check "
+                        f"DATABASE_URL ({url.render_as_string(hide_password=True)})",
+                        file=sys.stderr,
+                    )
                 return 0
             print(
                 f"audit log broken at entry {result.first_bad_seq}: {result.problem} "
-                f"({result.checked} entries before it verified)",
+                f"({result.checked} {'entry' if result.checked == 1 else 'entries'} "
+                "before it verified)",
                 file=sys.stderr,
             )
             return 1

@@ -12,6 +12,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
         self._gauges: dict[str, Callable[[], dict[tuple[tuple[str, str], ...], float]]] = {}
+        self._read_types: dict[str, str] = {}
         self._help: dict[str, str] = {}
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
@@ -23,11 +24,19 @@ class Metrics:
         self._help[name] = text
 
     def gauge(
-        self, name: str, read: Callable[[], dict[tuple[tuple[str, str], ...], float]], text: str
+        self,
+        name: str,
+        read: Callable[[], dict[tuple[tuple[str, str], ...], float]],
+        text: str,
+        metric_type: str = "gauge",
     ) -> None:
-        """Register a gauge read at scrape time; `read` returns values by label tuples."""
+        """Register a metric read at scrape time; `read` returns values by label tuples.
+
+        `metric_type` is "counter" for a value that only grows, such as a running total.
+        """
         self._gauges[name] = read
         self._help[name] = text
+        self._read_types[name] = metric_type
 
     def render(self) -> str:
         lines: list[str] = []
@@ -48,7 +57,7 @@ class Metrics:
             except Exception:  # a scrape must not fail because one gauge could not be read
                 continue
             lines.append(f"# HELP {name} {self._help.get(name, name)}")
-            lines.append(f"# TYPE {name} gauge")
+            lines.append(f"# TYPE {name} {self._read_types.get(name, 'gauge')}")
             for labels, value in sorted(values.items()):
                 lines.append(f"{name}{_labels(labels)} {value:g}")
         return "\n".join(lines) + "\n"

@@ -94,11 +94,14 @@ def build_runtime(
 
 def _register_gauges(metrics: Metrics, services: Services, deliverer: Deliverer) -> None:
     def outbox_rows() -> dict[tuple[tuple[str, str], ...], float]:
-        with services.db.transaction() as session:
+        counts = {(("status", status),): 0.0 for status in ("pending", "sent", "failed")}
+        with services.db.read() as session:
             rows = session.execute(
                 select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
             )
-            return {(("status", str(status)),): float(count) for status, count in rows}
+            for status, count in rows:
+                counts[(("status", str(status)),)] = float(count)
+        return counts
 
     def delivered() -> dict[tuple[tuple[str, str], ...], float]:
         stats = deliverer.stats
@@ -109,8 +112,18 @@ def _register_gauges(metrics: Metrics, services: Services, deliverer: Deliverer)
         }
 
     metrics.gauge("cosigner_outbox_rows", outbox_rows, "Outbox rows by status.")
+    # Counters that alerts watch exist from the start, at zero.
+    metrics.inc("cosigner_database_errors_total", 0)
+    metrics.describe(
+        "cosigner_database_errors_total", "Clicks and commands that failed on the database."
+    )
+    metrics.inc("cosigner_slack_errors_total", 0)
+    metrics.describe("cosigner_slack_errors_total", "Slack listeners that raised.")
     metrics.gauge(
-        "cosigner_deliveries", delivered, "Deliveries by result since this process started."
+        "cosigner_deliveries_total",
+        delivered,
+        "Deliveries by result since this process started.",
+        metric_type="counter",
     )
 
 

@@ -25,6 +25,17 @@ from storage.models import ProcessedEvent
 log = logging.getLogger(__name__)
 
 
+class _IgnoreTokenWithClientWarning(logging.Filter):
+    """Drop Bolt's warning that SLACK_BOT_TOKEN is unused when a client is given.
+
+    Bolt reads SLACK_BOT_TOKEN from the environment by itself; Cosigner passes a client
+    built from the same token, so the warning says nothing useful.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "'token' will be unused" not in record.getMessage()
+
+
 def build_slack_app(
     services: Services,
     client: AsyncWebClient,
@@ -34,6 +45,9 @@ def build_slack_app(
 ) -> AsyncApp:
     """Build the Bolt app. The Web API client decides where every call goes (SLACK_API_URL)."""
     settings = services.settings
+    bolt_logger = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _IgnoreTokenWithClientWarning) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_IgnoreTokenWithClientWarning())
     app = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret,

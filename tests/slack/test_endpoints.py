@@ -64,7 +64,7 @@ async def test_metrics_count_deliveries(stack: LocalStack) -> None:
     request_id = submit_directly(stack, NINA)
     await wait_until_delivered(stack, request_id)
     _, _, body = await get(stack, "/metrics")
-    assert 'cosigner_deliveries{result="sent"}' in body
+    assert 'cosigner_deliveries_total{result="sent"}' in body
     assert 'cosigner_outbox_rows{status="sent"} 2' in body
 
 
