@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import sys
 import tempfile
 import textwrap
@@ -37,6 +38,9 @@ CAST = (
 )
 ROLES = {user_id: role for user_id, _, _, _, role in CAST}
 NAMES = {user_id: name for user_id, _, name, _, _ in CAST}
+
+
+ROLE_OPTION_LABELS = {"staff": "Staff End User", "surrogacy": "Surrogate"}
 
 
 class StoryFailed(Exception):
@@ -91,7 +95,12 @@ def render_blocks(blocks: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+
+
 def _unescape(text: str) -> str:
+    """Show mentions as @Name and entities as the characters a reader sees in Slack."""
+    text = MENTION.sub(lambda match: "@" + NAMES.get(match.group(1), match.group(1)), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -124,6 +133,14 @@ def _updated(
     return find
 
 
+def _organization_name(stack: LocalStack, organization_id: int) -> str:
+    from storage.models import Organization
+
+    with stack.services.db.transaction() as session:
+        organization = session.get(Organization, organization_id)
+        return organization.legal_name if organization else str(organization_id)
+
+
 def _organization_id(stack: LocalStack, npi: str) -> int:
     with stack.services.db.transaction() as session:
         organization = repo.organization_by_npi(session, npi)
@@ -140,6 +157,23 @@ async def _request(
         raise StoryFailed(f"/access request answered HTTP {response.status}")
     views = await _expect("the request form opens", lambda: stack.slack.open_views(user_id), stack)
     out.saw(user_id, "the form after typing /access request", views[-1].view["blocks"])
+    entered = {
+        "organization": "Organization",
+        "role": "Role requested",
+        "justification": "Justification",
+        "surrogate_org": "Surrogate organization",
+        "products": "Products",
+    }
+    typed = []
+    for block_id, label in entered.items():
+        for value in inputs.get(block_id, {}).values():
+            shown = ", ".join(value) if isinstance(value, list) else str(value)
+            if block_id == "organization":
+                shown = _organization_name(stack, int(shown))
+            if block_id == "role":
+                shown = ROLE_OPTION_LABELS.get(shown, shown)
+            typed.append(f"{label}: {shown}")
+    out.say(f"{NAMES[user_id]} fills in the form. " + "; ".join(typed))
     submitted = await stack.sender.submit_last_view(user_id, inputs)
     body = submitted.json() or {}
     if body.get("response_action") != "update":
@@ -235,6 +269,7 @@ async def tell_story(stack: LocalStack, out: Transcript) -> None:
     priya_card = await _expect("Priya gets a card", _card(stack, "U0PRIYA", surrogacy), stack)
     tom_card = await _expect("Tom gets a card", _card(stack, "U0TOM", surrogacy), stack)
     out.saw("U0PRIYA", "in her DM with Cosigner", priya_card.blocks)
+    out.saw("U0TOM", "in his DM with Cosigner: the same card", tom_card.blocks)
 
     out.chapter("Priya, the AO, rejects it with a reason")
     await stack.sender.click("U0PRIYA", priya_card, "request_reject")
