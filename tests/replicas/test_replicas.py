@@ -234,3 +234,46 @@ async def test_lost_database_answers_try_again(cluster: Cluster) -> None:
     assert decided.status == "approved"
     assert "database unavailable" in replica.log()
     await proxy.cut()
+
+
+async def test_replicas_migrate_new_database_once(postgres_server: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Three processes start at once on an empty database; one migrates, all succeed."""
+    import secrets
+    import sys
+
+    import psycopg
+
+    from storage.db import Database, current_revision, head_revision
+    from tests.conftest import POSTGRES_ADMIN_URL
+    from tests.replicas.conftest import REPO_ROOT
+
+    name = f"cosigner_fresh_{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = f"{postgres_server.rsplit('/', 1)[0]}/{name}"
+    try:
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "db",
+                "upgrade",
+                cwd=REPO_ROOT,
+                env={"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "HOME": str(tmp_path)},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
+        outputs = [await process.communicate() for process in processes]
+        assert [p.returncode for p in processes] == [0, 0, 0], outputs
+        database = Database(url)
+        assert current_revision(database.engine) == head_revision()
+        with database.engine.connect() as connection:
+            heads = connection.exec_driver_sql("SELECT count(*) FROM audit_head").scalar()
+        database.dispose()
+        assert heads == 1
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
