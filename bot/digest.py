@@ -585,6 +585,10 @@ def digest_key(day: dt.date) -> str:
     return f"digest:{day.isoformat()}"
 
 
+# Whether this process already logged that no admin channel is configured.
+_warned_no_channel: list[bool] = []
+
+
 def queue_daily_digest(services: Services, at: dt.datetime | None = None) -> dt.date | None:
     """Queue today's digest for the admin channels once it is due, and return its date if queued.
 
@@ -598,7 +602,12 @@ def queue_daily_digest(services: Services, at: dt.datetime | None = None) -> dt.
     config = services.workflow.config
     if not any(config.admin_channels.get(p) for p in config.platforms):
         # Nothing is marked, so the day's digest goes out once a channel is configured.
-        log.warning("digest not queued: no admin channel is configured (COSIGNER_ADMIN_CHANNEL)")
+        # The scheduler asks every minute; say it once a process.
+        if not _warned_no_channel:
+            log.warning(
+                "digest not queued: no admin channel is configured (COSIGNER_ADMIN_CHANNEL)"
+            )
+            _warned_no_channel.append(True)
         return None
     local = at.astimezone(zone(settings.digest_timezone))
     if local.time() < parse_digest_time(settings.digest_time):
