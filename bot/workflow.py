@@ -39,7 +39,7 @@ from bot.domain import (
     validate_products,
 )
 from bot.outbox import Kind, OutboxWriter
-from bot.policy import ADMIN_DECIDES, approver_roles, check_authority
+from bot.policy import ADMIN_DECIDES, Authority, approver_roles, check_authority
 from bot.records import PersonInfo, RequestInfo
 from storage import repo
 from storage.db import Database
@@ -382,15 +382,7 @@ class Workflow:
                 )
         elif status in (Status.APPROVED, Status.REJECTED):
             assert actor is not None
-            roles = frozenset(
-                Role(r) for r in repo.active_roles(session, actor.id, request.organization_id)
-            )
-            authority = check_authority(
-                RequestKind(request.kind),
-                roles,
-                is_admin=actor.is_admin,
-                is_requester=actor.id == request.requester_id,
-            )
+            authority = authority_over(session, actor, request)
             if not authority.allowed:
                 log.info(
                     "decision refused request=%s actor=%s reason=%s",
@@ -529,15 +521,7 @@ class Workflow:
                     f"Only an approved request can be revoked; {request_id} is {request.status}.",
                     request=info,
                 )
-            roles = frozenset(
-                Role(r) for r in repo.active_roles(session, actor.id, request.organization_id)
-            )
-            authority = check_authority(
-                RequestKind(request.kind),
-                roles,
-                is_admin=actor.is_admin,
-                is_requester=actor.id == request.requester_id,
-            )
+            authority = authority_over(session, actor, request)
             if not authority.allowed:
                 return Result(Outcome.NOT_ALLOWED, authority.reason, request=info)
             now = self.clock.now()
@@ -611,15 +595,7 @@ class Workflow:
                 return []
             results = []
             for request in self._candidates(session, person):
-                roles = frozenset(
-                    Role(r) for r in repo.active_roles(session, person.id, request.organization_id)
-                )
-                authority = check_authority(
-                    RequestKind(request.kind),
-                    roles,
-                    is_admin=person.is_admin,
-                    is_requester=person.id == request.requester_id,
-                )
+                authority = authority_over(session, person, request)
                 if authority.allowed:
                     results.append(RequestInfo.of(request))
             return results
@@ -676,15 +652,7 @@ class Workflow:
             info = RequestInfo.of(request)
             if request.status != Status.PENDING:
                 return Result(Outcome.ALREADY_DECIDED, describe_decision(info), request=info)
-            roles = frozenset(
-                Role(r) for r in repo.active_roles(session, person.id, request.organization_id)
-            )
-            authority = check_authority(
-                RequestKind(request.kind),
-                roles,
-                is_admin=person.is_admin,
-                is_requester=person.id == request.requester_id,
-            )
+            authority = authority_over(session, person, request)
             if not authority.allowed:
                 return Result(Outcome.NOT_ALLOWED, authority.reason, request=info)
             return Result(Outcome.DONE, "allowed", request=info)
@@ -705,6 +673,19 @@ class Workflow:
                 return False
             self._outbox(session, self.clock.now()).update_cards([card])
             return True
+
+
+def authority_over(session: Session, person: Person, request: AccessRequest) -> Authority:
+    """Check, against the roles the person holds now, whether they may decide the request."""
+    roles = frozenset(
+        Role(r) for r in repo.active_roles(session, person.id, request.organization_id)
+    )
+    return check_authority(
+        RequestKind(request.kind),
+        roles,
+        is_admin=person.is_admin,
+        is_requester=person.id == request.requester_id,
+    )
 
 
 def _actor_label(actor: Person | None, via: str) -> str:
