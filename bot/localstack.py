@@ -6,18 +6,21 @@ database, the outbox and the Slack transport); only Slack itself is the local on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.server import Runtime, build_runtime, create_web_app
 from bot.services import Services
 from bot.settings import Settings
 from handlers.slack.localslack import LocalSlack, SlackEventSender
+from storage.models import OutboxMessage
 
 SIGNING_SECRET = "local-signing-secret"
 BOT_TOKEN = "xoxb-local"
@@ -89,6 +92,30 @@ class LocalStack:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def deliver(self) -> int:
-        """Deliver everything due in the outbox now; return the number of rows handled."""
-        return await self.runtime.deliverer.drain()
+    async def deliver(self, timeout: float = 10.0) -> int:
+        """Deliver everything due in the outbox now; return the number of rows handled here.
+
+        Also waits for rows that the background delivery loop has claimed and is still
+        sending, so that a test which then moves the clock past their lease cannot make
+        them look abandoned and send them twice.
+        """
+        handled = await self.runtime.deliverer.drain()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await asyncio.to_thread(self._rows_in_flight):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"outbox rows still in flight after {timeout} s")
+            await asyncio.sleep(0.02)
+            handled += await self.runtime.deliverer.drain()
+        return handled
+
+    def _rows_in_flight(self) -> int:
+        now = self.services.clock.now()
+        with self.services.db.read() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.status == "pending", OutboxMessage.lease_until > now)
+                )
+                or 0
+            )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +28,9 @@ MIGRATION_LOCK_KEY = 0x436F7369676E72
 
 # Execution option that marks a connection's transactions as read-only.
 READ_ONLY_OPTION = "cosigner_read_only"
+
+# Tries at switching a new SQLite database to WAL mode while others open it too.
+WAL_ATTEMPTS = 20
 
 # How long an SQLite connection waits for another writer, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -63,10 +68,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -80,6 +85,23 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database to WAL mode, retrying while another connection holds a lock.
+
+    Changing the journal mode needs an exclusive lock, and SQLite can answer
+    "database is locked" at once instead of waiting for the busy timeout, as seen when
+    several processes open a new database together.
+    """
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 class Database:
