@@ -247,6 +247,8 @@ async def test_command_replies_stay_private(stack: LocalStack) -> None:
     request_id = submit_directly(stack, NINA)
     await card_for(stack, DANA, request_id)
     await card_for(stack, MARCUS, request_id)
+    # A card shows in the local Slack a moment before its call is logged; let both finish.
+    await stack.deliver()
     posts_before = len(stack.slack.calls("chat.postMessage"))
     for text in ("help", "status", "pending", f"show {request_id}", "withdraw REQ-ZZZZZ"):
         response = await stack.sender.slash_command(DANA, text)

@@ -81,6 +81,8 @@ async def test_refusal_is_private(stack: LocalStack) -> None:
     request_id = submit_directly(stack, NINA)
     card = await card_for(stack, DANA, request_id)
     await card_for(stack, MARCUS, request_id)
+    # A card shows in the local Slack a moment before its call is logged; let both finish.
+    await stack.deliver()
     posts_before = len(stack.slack.calls("chat.postMessage"))
     await stack.sender.click(OUTSIDER, card, "request_approve")
     await private_reply(stack, OUTSIDER)
