@@ -161,6 +161,9 @@ class DeliveryStore:
             current = _current_status(session, request_id, invitation_id)
             if current is not None and current != shown_status:
                 OutboxWriter(session, now, self.outbox_platforms, {}).update_cards([card])
+            elif _lost_authority(session, request_id, person_id):
+                # The approver lost the role while the card was on its way.
+                OutboxWriter(session, now, self.outbox_platforms, {}).update_cards([card])
             return _card_info(card)
 
     def mark_card_shown(self, card_id: int, status: str) -> None:
@@ -214,6 +217,20 @@ def _card_info(card: Card) -> CardInfo:
         message_id=card.message_id,
         shown_status=card.shown_status,
     )
+
+
+def _lost_authority(session: Any, request_id: str | None, person_id: int | None) -> bool:
+    """Return whether a pending request's approver may no longer decide it."""
+    from bot.workflow import authority_over
+    from storage.models import AccessRequest
+
+    if request_id is None or person_id is None:
+        return False
+    request = session.get(AccessRequest, request_id)
+    person = session.get(Person, person_id)
+    if request is None or person is None or request.status != "pending":
+        return False
+    return not authority_over(session, person, request).allowed
 
 
 def _current_status(session: Any, request_id: str | None, invitation_id: str | None) -> str | None:

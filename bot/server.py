@@ -94,7 +94,9 @@ def build_runtime(
 
 def _register_gauges(metrics: Metrics, services: Services, deliverer: Deliverer) -> None:
     def outbox_rows() -> dict[tuple[tuple[str, str], ...], float]:
-        counts = {(("status", status),): 0.0 for status in ("pending", "sent", "failed")}
+        counts: dict[tuple[tuple[str, str], ...], float] = {
+            (("status", status),): 0.0 for status in ("pending", "sent", "failed")
+        }
         with services.db.read() as session:
             rows = session.execute(
                 select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)

@@ -22,6 +22,8 @@ async def test_revoked_do_card_loses_buttons(stack: LocalStack) -> None:
     staff_request = await request_access(stack, NINA)
     new_do_card = await card_for(stack, OUTSIDER, staff_request)
     assert "request_approve" in str(new_do_card.blocks)
+    # The card is in Slack; let Cosigner record it too before the role goes.
+    await stack.deliver()
 
     dana = stack.services.people.by_account("slack", DANA)
     assert dana is not None
