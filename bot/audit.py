@@ -2,7 +2,7 @@
 
 Each entry's hash covers its own fields and the previous entry's hash, so editing,
 removing or reordering any entry breaks the chain from that entry on. The single
-`audit_head` row holds the last sequence number and hash; updating it first in the
+`audit_head` row contains the last sequence number and hash. Updating it first in the
 transaction locks it, so concurrent appends queue up instead of forking the chain.
 """
 

@@ -44,7 +44,7 @@ ROLE_OPTION_LABELS = {"staff": "Staff End User", "surrogacy": "Surrogate"}
 
 
 class StoryFailed(Exception):
-    """A step of the demo did not turn out as the story says."""
+    """A demo step whose result differs from the story."""
 
 
 class Transcript:
@@ -154,7 +154,7 @@ async def _request(
 ) -> str:
     response = await stack.sender.slash_command(user_id, "request")
     if response.status != 200:
-        raise StoryFailed(f"/access request answered HTTP {response.status}")
+        raise StoryFailed(f"/access request returned HTTP {response.status}")
     views = await _expect("the request form opens", lambda: stack.slack.open_views(user_id), stack)
     out.saw(user_id, "the form after typing /access request", views[-1].view["blocks"])
     entered = {

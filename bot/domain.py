@@ -17,7 +17,7 @@ DEFAULT_TIMEZONE = "America/New_York"
 
 
 class Role(StrEnum):
-    """A role a person holds in an organization."""
+    """A role a person has in an organization."""
 
     AO = "AO"
     DO = "DO"

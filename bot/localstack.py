@@ -7,7 +7,6 @@ database, the outbox and the Slack transport); only Slack itself is the local on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,10 +78,6 @@ class LocalStack:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        with contextlib.suppress(Exception):
-            await (
-                self.runtime.slack_client.session.close()
-            ) if self.runtime.slack_client.session else None
         self.services.close()
         await self.slack.stop()
 

@@ -35,8 +35,9 @@ class Kind(StrEnum):
     REMOVAL_NOTICE = "removal_notice"
 
 
-# Invitations and removals are answered in Slack only; the Teams front end has no
-# Accept and Decline for them. Slack finds a person by email when no account is linked.
+# Invitations are accepted or declined in Slack only, because the Teams front end has
+# no Accept and Decline for them, and removal notices go there too. Slack finds a
+# person by email when no account is linked.
 SLACK_ONLY_KINDS = frozenset({Kind.POST_INVITATION, Kind.INVITATION_NOTICE, Kind.REMOVAL_NOTICE})
 
 

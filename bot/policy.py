@@ -1,4 +1,4 @@
-"""Who may decide what. The authority table is data, and every check goes through it."""
+"""The authority table: which roles may decide each request kind. Every check uses it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bot.domain import KIND_LABELS, RequestKind, Role
 
 # For each request kind, the organization roles whose holders may approve, reject
 # or revoke it. An Authorized Official designation is decided by a Cosigner admin
-# instead, who stands in for CMS's validation of the AO.
+# instead, who acts for CMS in validating the AO.
 APPROVER_ROLES: dict[RequestKind, frozenset[Role]] = {
     RequestKind.STAFF: frozenset({Role.AO, Role.DO}),
     RequestKind.SURROGACY: frozenset({Role.AO, Role.DO}),
@@ -20,7 +20,7 @@ APPROVER_ROLES: dict[RequestKind, frozenset[Role]] = {
 
 ADMIN_DECIDES: frozenset[RequestKind] = frozenset({RequestKind.AUTHORIZED_OFFICIAL})
 
-# What each role may sign in PECOS. Shown by the help text only; nothing enforces it.
+# The PECOS filings each role may sign, shown by the help text only. Nothing enforces them.
 PECOS_SIGNING = (
     ("Initial enrollment", "Authorized Official only"),
     ("Changes, updates and revalidations", "Authorized Official or Delegated Official"),

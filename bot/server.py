@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from bot.delivery import Deliverer, DeliveryStore, Transport
 from bot.metrics import Metrics
 from bot.services import Services
-from bot.settings import ConfigurationError, Settings
+from bot.settings import Settings
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -215,8 +215,6 @@ def serve(settings: Settings, *, scheduler: bool = True) -> int:
     runtime = build_runtime(services, run_scheduler=scheduler)
     try:
         asyncio.run(_serve(runtime, settings))
-    except ConfigurationError:
-        raise
     finally:
         services.close()
     return 0

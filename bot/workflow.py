@@ -3,8 +3,8 @@
 Each function checks authority against the database as it is now, then writes the
 state change, its audit entry and its outbox rows in one transaction. Leaving
 `pending` is a conditional UPDATE on `status = 'pending'`, so however many clicks,
-retries or replicas race for a request, exactly one decision wins and the others
-are told who won.
+retries or replicas race for a request, exactly one decision wins and every other
+call gets a result that names the winner.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Result:
-    """What a workflow call did, with the request as it stands afterwards."""
+    """The outcome of a workflow call, with the request's state after it."""
 
     outcome: Outcome
     message: str
@@ -385,7 +385,7 @@ class Workflow:
             authority = authority_over(session, actor, request)
             if not authority.allowed:
                 log.info(
-                    "decision refused request=%s actor=%s reason=%s",
+                    "decision rejected for lack of authority request=%s actor=%s reason=%s",
                     request_id,
                     actor.id,
                     authority.reason,
@@ -566,7 +566,7 @@ class Workflow:
             outbox.to_person(
                 request.requester, Kind.NOTIFY, request_id=request_id, payload={"event": "revoked"}
             )
-            # A revoked AO or DO can no longer decide; their open cards say so.
+            # A revoked AO or DO can no longer decide, so their open cards are updated to show it.
             outbox.update_cards_of_lost_authority(
                 request.requester, request.organization_id, roles_before
             )
@@ -638,9 +638,9 @@ class Workflow:
             return bool(roles & {Role.AO, Role.DO})
 
     def check_decision(self, request_id: str, person_id: int) -> Result:
-        """Tell whether a person may decide a request now, without changing anything.
+        """Check whether a person may decide a request now, without changing anything.
 
-        DONE means they may; otherwise the result says why not, as a decision would.
+        The outcome is DONE when they may. Otherwise it is the outcome a decision would get.
         """
         with self.db.read() as session:
             request = repo.load_request(session, request_id)
@@ -676,7 +676,7 @@ class Workflow:
 
 
 def authority_over(session: Session, person: Person, request: AccessRequest) -> Authority:
-    """Check, against the roles the person holds now, whether they may decide the request."""
+    """Check, against the roles the person has now, whether they may decide the request."""
     roles = frozenset(
         Role(r) for r in repo.active_roles(session, person.id, request.organization_id)
     )

@@ -78,7 +78,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # Take the write lock at the start. A deferred transaction that reads and then
         # writes fails with SQLITE_BUSY when another writer committed in between, and
-        # the busy timeout cannot help it; an immediate one waits its turn instead.
+        # the busy timeout cannot help it. An immediate one waits its turn instead.
         # Read-only transactions (Database.read) need no lock: in WAL mode they see a
         # snapshot while a writer works.
         if connection.get_execution_options().get(READ_ONLY_OPTION):
@@ -90,7 +90,7 @@ def _configure_sqlite(engine: Engine) -> None:
 def _enable_wal(cursor: Any) -> None:
     """Switch the database to WAL mode, retrying while another connection holds a lock.
 
-    Changing the journal mode needs an exclusive lock, and SQLite can answer
+    Changing the journal mode needs an exclusive lock, and SQLite can return
     "database is locked" at once instead of waiting for the busy timeout, as seen when
     several processes open a new database together.
     """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -186,7 +185,3 @@ def card_by_message(session: Session, platform: str, channel: str, message_id: s
             Card.platform == platform, Card.channel == channel, Card.message_id == message_id
         )
     ).first()
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,32 @@ def click_origin(body: dict[str, Any]) -> tuple[str | None, str | None, bool]:
     return channel, ts, in_home
 
 
+def private_replier(
+    ctx: SlackContext,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    user_id: str,
+    team_id: str | None,
+    channel: str | None,
+    in_home: bool,
+) -> Callable[[str], Awaitable[None]]:
+    """Return a function that shows the clicker a private message where they clicked.
+
+    A click in the Home tab republishes the Home with the message as a notice; any
+    other click gets an ephemeral message.
+    """
+
+    async def reply(text: str) -> None:
+        if in_home:
+            await publish_home(ctx, client, user_id, team_id, notice=text)
+        else:
+            await post_private(
+                client, user_id=user_id, channel_id=channel, text=text, respond=respond
+            )
+
+    return reply
+
+
 async def handle_click(
     ctx: SlackContext,
     ack: AsyncAck,
@@ -83,13 +110,7 @@ async def handle_click(
     channel, ts, in_home = click_origin(body)
     ctx.metrics.inc("cosigner_slack_clicks_total", action="approve" if approve else "reject")
 
-    async def reply(text: str) -> None:
-        if in_home:
-            await publish_home(ctx, client, user_id, team_id, notice=text)
-        else:
-            await post_private(
-                client, user_id=user_id, channel_id=channel, text=text, respond=respond
-            )
+    reply = private_replier(ctx, client, respond, user_id, team_id, channel, in_home)
 
     try:
         request_id = normalize_request_id(str(action.get("value") or ""))

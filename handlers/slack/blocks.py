@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from bot.domain import KIND_LABELS, MAX_REASON_LENGTH, Product, RequestKind, Status
+from bot.domain import MAX_REASON_LENGTH, Product, RequestKind, Status
 from bot.policy import PECOS_SIGNING
 from bot.records import OrganizationInfo, PersonInfo, RequestInfo
 from handlers.slack import ids
@@ -166,7 +166,7 @@ def outcome_text(request: RequestInfo) -> str:
 def request_card(request: RequestInfo, *, approver_removed: bool = False) -> dict[str, Any]:
     """The approver's card: the request, and the buttons while it is pending.
 
-    With `approver_removed`, a pending card says that its approver lost the role to
+    With `approver_removed`, a pending card shows that its approver lost the role to
     decide, and has no buttons.
     """
     blocks: list[Block] = [
@@ -316,7 +316,7 @@ def organization_options(organizations: Sequence[OrganizationInfo]) -> list[dict
 def request_modal(
     organizations: Sequence[OrganizationInfo], *, use_external_select: bool, metadata: str = ""
 ) -> dict[str, Any]:
-    """The `/access request` form. Past 100 organizations the select searches as you type."""
+    """Build the `/access request` form. Past 100 organizations the select searches as you type."""
     if use_external_select:
         organization_element: dict[str, Any] = {
             "type": "external_select",
@@ -589,7 +589,3 @@ def home_view(
         blocks.append(section(summary))
     blocks.append(context("Type `/access help` for every command."))
     return {"type": "home", "blocks": blocks[:VIEW_BLOCK_LIMIT]}
-
-
-def kind_label(kind: str) -> str:
-    return KIND_LABELS[RequestKind(kind)]

@@ -40,8 +40,8 @@ from bot.invitations import (
 from bot.records import PersonInfo, RequestInfo
 from bot.workflow import Outcome
 from handlers.slack import blocks, ids
-from handlers.slack.actions import click_origin
-from handlers.slack.context import SlackContext, UserFacingError, post_private
+from handlers.slack.actions import click_origin, private_replier
+from handlers.slack.context import SlackContext, UserFacingError
 from handlers.slack.events import publish_home
 from handlers.slack.identity import UnknownSlackUser
 from handlers.slack.text import cut, escape, escape_cut, when
@@ -384,13 +384,7 @@ async def handle_answer(
     channel, ts, in_home = click_origin(body)
     ctx.metrics.inc("cosigner_slack_clicks_total", action="accept" if accept else "decline")
 
-    async def reply(text: str) -> None:
-        if in_home:
-            await publish_home(ctx, client, user_id, team_id, notice=text)
-        else:
-            await post_private(
-                client, user_id=user_id, channel_id=channel, text=text, respond=respond
-            )
+    reply = private_replier(ctx, client, respond, user_id, team_id, channel, in_home)
 
     try:
         invitation_id = normalize_invitation_id(str(action.get("value") or "")[:40])

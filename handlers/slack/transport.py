@@ -45,15 +45,15 @@ PERMANENT_ERRORS = frozenset(
         "cannot_dm_bot",
     }
 )
-# Errors that say the person cannot be reached in Slack any more.
+# Errors that mean the person cannot be reached in Slack any more.
 UNREACHABLE_ERRORS = frozenset(
     {"user_not_found", "users_not_found", "account_inactive", "user_disabled"}
 )
 
 # chat.postMessage allows about one message per second per channel.
 POST_INTERVAL_SECONDS = 1.0
-# A worker sleeps this long at most for a channel to become free; longer waits go back
-# to the outbox, so one busy channel does not hold up the rest of a batch.
+# The longest a worker sleeps for a channel to become free. A longer wait puts the row
+# back in the outbox, so one busy channel does not hold up the rest of a batch.
 PACING_SLEEP_LIMIT = 0.25
 # Tries for each continuation of a digest thread before the digest is marked failed.
 DIGEST_PART_ATTEMPTS = 5
@@ -76,7 +76,7 @@ class SlackTransport:
         self.store = store
         self.post_interval = post_interval
         # A one-shot command on a fixed clock sleeps for a busy channel instead, because
-        # a row put back for later would never come due while the clock stands still.
+        # a row put back for later would never come due while the clock does not move.
         self.defer_busy_channels = defer_busy_channels
         self._channel_next_post: dict[str, float] = {}
         # The time on the store's clock when each rate-limited method may be called again.

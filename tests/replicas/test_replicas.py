@@ -126,7 +126,7 @@ async def test_replicas_decide_each_request_once(cluster: Cluster) -> None:
             assert "already approved by Dana Whitfield" in reject_body
     assert statuses["approved"] + statuses["rejected"] == REQUESTS
 
-    # Every approval that lost was told, privately, who rejected the request.
+    # Every approval that lost got a private message naming who rejected the request.
     told = [
         r
         for r in cluster.slack.responses()
